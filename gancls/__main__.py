@@ -1,0 +1,7 @@
+"""`python -m gancls`: see gancls/cli.py."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())

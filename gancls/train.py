@@ -1,0 +1,414 @@
+"""The training engine: a per-step API and an iterator of events that a CLI prints and a UI draws.
+
+    trainer = Trainer(model_preset("fast"), train_preset("fast", max_seconds=60), data, run_dir="run")
+    for event in trainer.run():
+        print(event)            # Started, Metrics, Samples, CheckpointSaved, Finished
+
+The engine never prints. One iteration = one D step on the three stacked batches, then one G
+step on fresh noise (as the seed's two sess.run calls did).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import torch
+
+from . import __version__
+from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from .config import ModelConfig, TrainConfig, validate_train
+from .device import describe_device, resolve_device
+from .models import GANCLS, wrong_labels
+from .sampling import to_uint8
+
+BUDGET_FIELDS = ("epochs", "max_steps", "max_seconds", "autosave_seconds", "metrics_every",
+                 "metrics_seconds", "sample_seconds")  # may change when resuming; the rest may not
+
+
+@dataclass
+class Started:
+    step: int
+    total_steps: int | None
+    device: str
+    data: str
+    resumed: bool
+    message: str = ""
+
+
+@dataclass
+class Metrics:
+    step: int
+    epoch: float
+    images_seen: int
+    loss_d: float
+    loss_g: float
+    d_real: float  # mean D(real image, right label)
+    d_fake: float  # mean D(generated image, right label)
+    d_wrong: float  # mean D(real image, wrong label)
+    images_per_s: float
+    elapsed: float  # seconds of training in this run() call
+    progress: float  # 0..1 of the budget, as far as one is set
+
+    def to_dict(self) -> dict[str, float]:
+        return dict(self.__dict__)
+
+
+@dataclass
+class Samples:
+    step: int
+    images: torch.Tensor  # uint8 [10 * cols, 28, 28], one row of `cols` per label 0..9
+    cols: int
+
+
+@dataclass
+class CheckpointSaved:
+    step: int
+    path: Path
+
+
+@dataclass
+class Finished:
+    step: int
+    reason: str  # "steps" | "epochs" | "time" | "stopped" | "diverged"
+    message: str
+    path: Path | None = None
+
+
+Event = Started | Metrics | Samples | CheckpointSaved | Finished
+
+
+class IndexStream:
+    """Shuffled passes over range(n), batch by batch, with the seed's next_batch semantics:
+    a batch that crosses the end of a pass takes the rest of it and the start of a new shuffle."""
+
+    def __init__(self, n: int, generator: torch.Generator, device: torch.device):
+        self.n, self.generator, self.device = n, generator, device
+        self.perm = self._shuffle()
+        self.pos = 0
+
+    def _shuffle(self) -> torch.Tensor:
+        return torch.randperm(self.n, generator=self.generator).to(self.device)
+
+    def next(self, b: int) -> torch.Tensor:
+        if self.pos + b <= self.n:
+            self.pos += b
+            return self.perm[self.pos - b:self.pos]
+        rest = self.perm[self.pos:]
+        self.perm = self._shuffle()
+        self.pos = b - len(rest)
+        if self.pos > self.n:  # a batch larger than the data set: sample with repeats
+            extra = torch.randint(self.n, (self.pos - self.n,), generator=self.generator).to(self.device)
+            self.pos = self.n
+            return torch.cat([rest, self.perm, extra])
+        return torch.cat([rest, self.perm[:self.pos]])
+
+
+@dataclass
+class _Window:
+    """Metric sums kept on the device between host reads (one sync per read, not per step)."""
+
+    sums: torch.Tensor | None = None
+    steps: int = 0
+    t0: float = field(default_factory=time.perf_counter)
+
+    def add(self, values: torch.Tensor) -> None:
+        self.sums = values if self.sums is None else self.sums + values
+        self.steps += 1
+
+
+class Trainer:
+    """Owns the model, optimisers, data on the device, RNG streams and the run directory."""
+
+    def __init__(self, model_cfg: ModelConfig, train_cfg: TrainConfig, data: Any, *,
+                 device: str | torch.device = "auto", run_dir: str | os.PathLike | None = None,
+                 model: GANCLS | None = None):
+        self.model_cfg, self.cfg = model_cfg, validate_train(train_cfg)
+        self.device = resolve_device(device)
+        self.run_dir = Path(run_dir) if run_dir is not None else None
+        self.data_description = getattr(data, "description", "custom data")
+        if model is None:
+            with torch.random.fork_rng(devices=[]):  # init from the seed, leaving the global RNG alone
+                torch.manual_seed(train_cfg.seed)
+                model = GANCLS(model_cfg)
+        self.model = model.to(self.device).train()
+        # The whole training set lives on the device as uint8; batches are gathered by index.
+        self.images = data.train_images[train_cfg.holdout:].to(self.device)  # uint8 [N, 28, 28]
+        self.labels = data.train_labels[train_cfg.holdout:].to(self.device)  # int64 [N]
+        if len(self.images) < 1:
+            raise ValueError(f"no training images left after holding out {train_cfg.holdout}")
+        c = self.cfg
+        self.opt_d = torch.optim.Adam(self.model.D.parameters(), lr=c.lr_d, betas=(c.beta1, c.beta2), eps=c.eps)
+        self.opt_g = torch.optim.Adam(self.model.G.parameters(), lr=c.lr_g, betas=(c.beta1, c.beta2), eps=c.eps)
+        self.data_gen = torch.Generator().manual_seed(c.seed + 1)  # shuffles (CPU)
+        self.noise_gen = torch.Generator(device=self.device).manual_seed(c.seed + 2)  # z and wrong labels
+        self.stream = IndexStream(len(self.images), self.data_gen, self.device)
+        k, cols = model_cfg.num_classes, c.sample_cols
+        self.fixed_noise = model.noise(k * cols, torch.Generator().manual_seed(c.seed + 3))  # [k*cols, noise_dim]
+        self.fixed_labels = torch.arange(k).repeat_interleave(cols)  # row r = label r
+        self.step_count = 0
+        self.images_seen = 0
+        self.train_seconds = 0.0  # over all run() calls, resumes included
+        self.last_metrics: dict[str, float] = {}
+        self.history: list[dict[str, float]] = []  # every Metrics event, for curves and CSV
+        self.samples_history: list[tuple[int, torch.Tensor]] = []  # (step, grid) for the timeline
+        self._good_state: dict[str, torch.Tensor] | None = None
+        self._good_step = 0
+        self.resumed = False
+
+    # ----------------------------------------------------------------- budget
+    @property
+    def steps_per_epoch(self) -> int:
+        # As the seed: int(num_examples / batch_size) iterations make an epoch.
+        return max(1, len(self.images) // self.cfg.batch_size)
+
+    @property
+    def total_steps(self) -> int | None:
+        limits = [self.cfg.max_steps] if self.cfg.max_steps else []
+        if self.cfg.epochs:
+            limits.append(math.ceil(self.cfg.epochs * self.steps_per_epoch))
+        return min(limits) if limits else None
+
+    # ------------------------------------------------------------------- step
+    def step(self) -> torch.Tensor:
+        """One iteration (D step, then G step). Returns [loss_d, loss_g, d_real, d_fake, d_wrong] on the device."""
+        c, m, b = self.cfg, self.model, self.cfg.batch_size
+        idx = self.stream.next(b)
+        x = self.images[idx].unsqueeze(1).float().div_(255)  # [B, 1, 28, 28]
+        y = self.labels[idx]  # [B]
+        if c.objective == "seed":
+            y_wrong = self.labels[self.stream.next(b)]  # the seed: labels of a 2nd batch (~10 % equal y)
+        else:
+            y_wrong = wrong_labels(y, self.model_cfg.num_classes, self.noise_gen)
+
+        # --- D step: real/right -> 1, fake/right -> 0, real/wrong -> 0
+        with torch.no_grad():
+            fake = m.G(m.noise(b, self.noise_gen), y)  # [B, 1, 28, 28]
+        loss_d, scores = m.d_loss(x, y, y_wrong, fake, c)
+        self.opt_d.zero_grad(set_to_none=True)
+        loss_d.backward()
+        self.opt_d.step()
+
+        # --- G step on fresh noise; gradients only for G's parameters
+        fake = m.G(m.noise(b, self.noise_gen), y)
+        loss_g = m.g_loss(fake, y, c)
+        self.opt_g.zero_grad(set_to_none=True)
+        loss_g.backward(inputs=list(m.G.parameters()))
+        self.opt_g.step()
+
+        self.step_count += 1
+        self.images_seen += b
+        return torch.stack([loss_d.detach(), loss_g.detach(), *scores.mean(dim=1)])
+
+    # -------------------------------------------------------------------- run
+    def run(self, stop: threading.Event | Callable[[], bool] | None = None,
+            max_seconds: float | None = None) -> Iterator[Event]:
+        """Train until the budget is spent or `stop` is set, yielding events; always saves at the end.
+
+        `max_seconds` (or the config's) bounds this call; steps and epochs count over the whole run.
+        If the caller abandons the iterator, the state is still saved (when there is a run dir).
+        """
+        stopped = (stop.is_set if isinstance(stop, threading.Event) else stop) or (lambda: False)
+        budget = max_seconds if max_seconds is not None else self.cfg.max_seconds
+        total = self.total_steps
+        t_start = time.perf_counter()
+        last_sample = last_save = t_start
+        window = _Window()
+        finished = False
+        self.model.train()
+        yield Started(self.step_count, total, describe_device(self.device), self.data_description, self.resumed)
+        if self._good_state is None:
+            self._snapshot()
+        if not self.samples_history or self.samples_history[-1][0] != self.step_count:
+            yield self.samples()
+        try:
+            while True:
+                reason = self._stop_reason(time.perf_counter() - t_start, budget, total, stopped)
+                if reason:
+                    break
+                window.add(self.step())
+                now = time.perf_counter()
+                if window.steps < self.cfg.metrics_every and now - window.t0 < self.cfg.metrics_seconds:
+                    continue
+                metrics = self._read(window, now, t_start, budget, total)
+                window = _Window()
+                if metrics is None:
+                    reason = "diverged"
+                    break
+                yield metrics
+                if now - last_sample >= self.cfg.sample_seconds:
+                    last_sample = now
+                    yield self.samples()
+                if self.cfg.autosave_seconds and now - last_save >= self.cfg.autosave_seconds:
+                    last_save = now
+                    event = self.save()
+                    if event:
+                        yield event
+                    else:
+                        self._snapshot()
+            if reason != "diverged" and window.steps:
+                metrics = self._read(window, time.perf_counter(), t_start, budget, total)
+                reason = reason if metrics is not None else "diverged"
+                if metrics is not None:
+                    yield metrics
+            path = None
+            if reason == "diverged":
+                self._restore()
+                message = (f"training diverged (a loss became NaN or Inf) near step {self.step_count}; "
+                           f"the model was put back to its last good state, step {self._good_step}")
+            else:
+                yield self.samples()
+                saved = self.save()
+                if saved:
+                    path = saved.path
+                    yield saved
+                message = {"steps": "reached the step limit", "epochs": "finished the epochs",
+                           "time": "used the time budget", "stopped": "stopped on request"}[reason]
+            finished = True
+            self.train_seconds += time.perf_counter() - t_start
+            yield Finished(self.step_count, reason, message, path)
+        finally:
+            if not finished:  # the consumer went away (tab closed, cancelled): keep the work anyway
+                self.train_seconds += time.perf_counter() - t_start
+                if self._finite():
+                    self.save()
+
+    def _stop_reason(self, elapsed: float, budget: float | None, total: int | None,
+                     stopped: Callable[[], bool]) -> str | None:
+        if total is not None and self.step_count >= total:
+            return "steps" if self.cfg.max_steps and self.step_count >= self.cfg.max_steps else "epochs"
+        if budget is not None and elapsed >= budget:
+            return "time"
+        return "stopped" if stopped() else None
+
+    def _read(self, window: _Window, now: float, t_start: float, budget: float | None,
+              total: int | None) -> Metrics | None:
+        loss_d, loss_g, d_real, d_fake, d_wrong = (window.sums / window.steps).tolist()  # one host sync
+        if not all(map(math.isfinite, (loss_d, loss_g))):
+            return None
+        elapsed = now - t_start
+        progress = max([self.step_count / total if total else 0.0, elapsed / budget if budget else 0.0])
+        m = Metrics(self.step_count, self.step_count / self.steps_per_epoch, self.images_seen, loss_d, loss_g,
+                    d_real, d_fake, d_wrong, window.steps * self.cfg.batch_size / max(now - window.t0, 1e-9),
+                    elapsed, min(1.0, progress))
+        self.last_metrics = m.to_dict()
+        self.history.append(self.last_metrics)
+        return m
+
+    def samples(self) -> Samples:
+        """The fixed-noise grid now: same noise every time, one row per label."""
+        images = to_uint8(self.model.sample(self.fixed_labels, noise=self.fixed_noise))
+        self.samples_history.append((self.step_count, images))
+        return Samples(self.step_count, images, self.cfg.sample_cols)
+
+    # ------------------------------------------------------- last good state
+    def _finite(self) -> bool:
+        return all(torch.isfinite(p).all() for p in self.model.parameters())
+
+    def _snapshot(self) -> None:
+        if self._finite():
+            self._good_state = {k: v.detach().clone() for k, v in self._full_state().items()}
+            self._good_step = self.step_count
+
+    def _restore(self) -> None:
+        if self._good_state is not None:
+            self._load_full_state(self._good_state)
+            self.step_count = self._good_step
+
+    # ------------------------------------------------------------ checkpoints
+    def _full_state(self) -> dict[str, torch.Tensor]:
+        state = {f"model.{k}": v for k, v in self.model.state_dict().items()}
+        state.update({f"train.{k}": v for k, v in self.train_state().items()})
+        return state
+
+    def _load_full_state(self, state: dict[str, torch.Tensor]) -> None:
+        self.model.load_state_dict({k[6:]: v for k, v in state.items() if k.startswith("model.")})
+        self.load_train_state({k[6:]: v for k, v in state.items() if k.startswith("train.")})
+
+    def train_state(self) -> dict[str, torch.Tensor]:
+        """Optimiser moments, RNG states and the data stream position, as plain tensors."""
+        state: dict[str, torch.Tensor] = {
+            "rng.data": self.data_gen.get_state(),
+            "rng.noise": self.noise_gen.get_state(),
+            "stream.perm": self.stream.perm,
+            "stream.pos": torch.tensor(self.stream.pos),
+        }
+        for name, opt in (("opt_d", self.opt_d), ("opt_g", self.opt_g)):
+            for i, s in opt.state_dict()["state"].items():
+                for key, t in s.items():
+                    state[f"{name}.{i}.{key}"] = torch.as_tensor(t)
+        return state
+
+    def load_train_state(self, state: dict[str, torch.Tensor]) -> None:
+        """Restore what train_state() returned; raises ValueError if it does not fit."""
+        for name, opt in (("opt_d", self.opt_d), ("opt_g", self.opt_g)):
+            sd = opt.state_dict()
+            per_param: dict[int, dict[str, torch.Tensor]] = {}
+            for k, v in state.items():
+                if k.startswith(name + "."):
+                    _, i, key = k.split(".", 2)
+                    per_param.setdefault(int(i), {})[key] = v.clone()
+            sd["state"] = per_param
+            opt.load_state_dict(sd)
+        self.data_gen.set_state(state["rng.data"].clone())
+        try:
+            self.noise_gen.set_state(state["rng.noise"].clone())
+        except RuntimeError:  # saved on another kind of device: continue on a derived stream
+            self.noise_gen.manual_seed(self.cfg.seed + 2 + self.step_count)
+        perm = state["stream.perm"]
+        if len(perm) == len(self.images):
+            self.stream.perm, self.stream.pos = perm.to(self.device).clone(), int(state["stream.pos"])
+
+    def meta(self) -> dict[str, Any]:
+        """What the checkpoint says about this run (JSON-able)."""
+        return {
+            "train_config": self.cfg.to_dict(), "step": self.step_count, "images_seen": self.images_seen,
+            "train_seconds": round(self.train_seconds, 3), "data": self.data_description,
+            "n_train": len(self.images), "device": describe_device(self.device), "last_metrics": self.last_metrics,
+            "history": self.history[-5000:], "gancls_version": __version__, "torch_version": torch.__version__,
+            "saved_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        }
+
+    def save(self, path: str | os.PathLike | None = None) -> CheckpointSaved | None:
+        """Write an atomic checkpoint to `path` (default: the run dir); None if there is nowhere to save."""
+        target = Path(path) if path is not None else self.run_dir
+        if target is None:
+            return None
+        p = save_checkpoint(target, self.model, self.meta(), self.train_state())
+        self._snapshot()
+        return CheckpointSaved(self.step_count, p)
+
+    @classmethod
+    def resume(cls, path: str | os.PathLike, data: Any, *, device: str | torch.device = "auto",
+               run_dir: str | os.PathLike | None = None, **budget: Any) -> Trainer:
+        """A trainer that continues a saved run from its step, with the same RNG streams.
+
+        Only budget settings (epochs, max_steps, max_seconds, autosave/report intervals) may change.
+        """
+        ckpt = load_checkpoint(path)
+        if not ckpt.train_state:
+            raise CheckpointError(f"{ckpt.path}: holds weights only (no optimiser state), so it cannot be resumed")
+        bad = [k for k, v in budget.items() if k not in BUDGET_FIELDS and v is not None]
+        if bad:
+            raise ValueError(f"cannot change {', '.join(bad)} when resuming; start a new run instead")
+        values = {**ckpt.meta["train_config"], **{k: v for k, v in budget.items() if v is not None}}
+        if budget.get("epochs") is None and budget.get("max_steps") is not None:
+            values["epochs"] = None  # an explicit step budget replaces the saved epoch budget
+        t = cls(ckpt.model.cfg, TrainConfig.from_dict(values), data, device=device,
+                run_dir=run_dir if run_dir is not None else ckpt.path.parent, model=ckpt.model)
+        t.step_count = ckpt.step
+        t.images_seen = int(ckpt.meta.get("images_seen", 0))
+        t.train_seconds = float(ckpt.meta.get("train_seconds", 0.0))
+        t.history = list(ckpt.meta.get("history", []))
+        t.last_metrics = dict(ckpt.meta.get("last_metrics", {}))
+        try:
+            t.load_train_state(ckpt.train_state)
+        except (KeyError, ValueError, RuntimeError) as e:
+            raise CheckpointError(f"{ckpt.path}: training state does not fit this run ({e})") from None
+        t.resumed = True
+        return t
