@@ -1,0 +1,78 @@
+"""The CLI end to end through subprocesses, as a user runs it."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from gancls.data import load_embedded
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT.parent / "shared" / "data"
+
+
+def gancls(*args: str, timeout: float = 180) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "gancls", *args], cwd=ROOT, capture_output=True, text=True,
+                          timeout=timeout, env={"PATH": "/usr/bin:/bin", "GANCLS_CACHE": "/nonexistent-cache"})
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("run")
+    data = ["--data-dir", str(DATA)] if DATA.exists() else ["--no-download"]
+    r = gancls("train", *data, "--device", "cpu", "--arch", "small", "--max-steps", "40", "--batch-size", "32",
+               "--out", str(out), "--quiet")
+    assert r.returncode == 0, r.stderr
+    assert "done: reached the step limit at step 40" in r.stdout
+    return out
+
+
+def test_help_lists_the_commands() -> None:
+    r = gancls("--help")
+    assert r.returncode == 0
+    for cmd in ("train", "sample", "probe", "eval"):
+        assert cmd in r.stdout
+    r = gancls("train", "--help")
+    for flag in ("--data-dir", "--device", "--max-seconds", "--out", "--epochs", "--max-steps", "--batch-size",
+                 "--arch", "--seed", "--resume"):
+        assert flag in r.stdout
+
+
+def test_resume_continues_from_the_saved_step(run_dir: Path) -> None:
+    data = ["--data-dir", str(DATA)] if DATA.exists() else ["--no-download"]
+    r = gancls("train", *data, "--device", "cpu", "--max-steps", "60", "--out", str(run_dir), "--resume", "--quiet")
+    assert r.returncode == 0, r.stderr
+    assert "resuming at step 40" in r.stderr and "at step 60" in r.stdout
+
+
+def test_sample_npz_and_png(run_dir: Path, tmp_path: Path) -> None:
+    r = gancls("sample", "--checkpoint", str(run_dir), "--per-label", "7", "--seed", "0", "--out", str(tmp_path / "s.npz"))
+    assert r.returncode == 0, r.stderr
+    with np.load(tmp_path / "s.npz") as z:
+        assert z["images"].shape == (70, 28, 28) and z["images"].dtype == np.uint8
+        assert z["labels"].dtype == np.int64 and np.bincount(z["labels"]).tolist() == [7] * 10
+    r = gancls("sample", "--checkpoint", str(run_dir / "gancls.safetensors"), "--per-label", "3", "--labels", "2,7",
+               "--out", str(tmp_path / "g.png"))
+    assert r.returncode == 0, r.stderr
+    assert Image.open(tmp_path / "g.png").size[1] > 2 * 28
+
+
+def test_probe_one_label_and_all(run_dir: Path, tmp_path: Path) -> None:
+    Image.fromarray(load_embedded().test_images[0].numpy()).save(tmp_path / "d.png")
+    r = gancls("probe", "--checkpoint", str(run_dir), "--image", str(tmp_path / "d.png"), "--label", "7")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith("D(image, 7) = ")
+    r = gancls("probe", "--checkpoint", str(run_dir), "--image", str(tmp_path / "d.png"))
+    assert r.returncode == 0 and r.stdout.count("D(image, ") == 10 and "best match" in r.stdout
+
+
+def test_user_errors_are_one_line(tmp_path: Path) -> None:
+    r = gancls("sample", "--checkpoint", str(tmp_path), "--out", str(tmp_path / "x.png"))
+    assert r.returncode == 2 and r.stderr.startswith("error: ") and "Traceback" not in r.stderr
+    r = gancls("train", "--data-dir", str(tmp_path / "nope"), "--out", str(tmp_path / "r"))
+    assert r.returncode == 2 and "error: " in r.stderr and "Traceback" not in r.stderr
