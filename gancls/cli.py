@@ -75,24 +75,35 @@ def build_parser() -> argparse.ArgumentParser:
 def cmd_train(a: argparse.Namespace) -> int:
     from tqdm import tqdm
 
+    from .checkpoint import resolve_path
     from .config import model_preset, train_preset, validate_train
     from .data import load_mnist
+    from .device import resolve_device
     from .train import CheckpointSaved, Finished, Metrics, Started, Trainer
 
-    data = load_mnist(a.data_dir, allow_download=not a.no_download, log=lambda m: print(f"data: {m}", file=sys.stderr))
-    print(f"data: {data.description}", file=sys.stderr)
+    # Check the flags before loading data (which may mean a download): a typo should fail at once.
     budget = dict(epochs=a.epochs, max_steps=a.max_steps, max_seconds=a.max_seconds, autosave_seconds=a.autosave_seconds)
+    resolve_device(a.device)
+    if Path(a.out).exists() and not Path(a.out).is_dir():
+        raise ValueError(f"--out {a.out} is a file; it must be a run directory")
     if a.resume:
         fixed = dict(objective=a.objective, loss=a.loss, batch_size=a.batch_size, lr_d=a.lr_d, lr_g=a.lr_g, seed=a.seed)
         if any(v is not None for v in fixed.values()):
             raise ValueError("--resume continues a run with its own settings; only --epochs, --max-steps, "
                              "--max-seconds and --autosave-seconds may be given")
-        trainer = Trainer.resume(a.out, data, device=a.device, **budget)
+        train_preset(a.arch, **budget)  # validates the budget flags only; the run keeps its own settings
+        resolve_path(a.out)
     else:
         cfg = train_preset(a.arch, objective=a.objective, loss=a.loss, batch_size=a.batch_size, lr_d=a.lr_d,
                            lr_g=a.lr_g, seed=a.seed, **budget)
         if a.max_steps is not None and a.epochs is None:  # a step budget alone replaces the preset's epochs
             cfg = validate_train(dataclasses.replace(cfg, epochs=None))
+
+    data = load_mnist(a.data_dir, allow_download=not a.no_download, log=lambda m: print(f"data: {m}", file=sys.stderr))
+    print(f"data: {data.description}", file=sys.stderr)
+    if a.resume:
+        trainer = Trainer.resume(a.out, data, device=a.device, **budget)
+    else:
         trainer = Trainer(model_preset(a.arch), cfg, data, device=a.device, run_dir=a.out)
 
     stop = threading.Event()
@@ -157,7 +168,7 @@ def cmd_probe(a: argparse.Namespace) -> int:
 
 
 def cmd_eval(a: argparse.Namespace) -> int:
-    from .evaluate_run import evaluate_path
+    from .report import evaluate_path
 
     report = evaluate_path(a.checkpoint, per_label=a.per_label, seed=a.seed, data_dir=a.data_dir)
     text = json.dumps(report, indent=1)
