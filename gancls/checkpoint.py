@@ -11,6 +11,7 @@ import json
 import os
 import struct
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,7 @@ import torch
 from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 
-from .config import ConfigError, ModelConfig, model_preset
+from .config import ModelConfig, validate_model
 from .models import GANCLS
 
 FORMAT = "gancls-checkpoint"
@@ -27,6 +28,7 @@ FORMAT_VERSION = 1
 WEIGHTS_NAME = "gancls.safetensors"
 META_NAME = "gancls.json"
 MAX_CHECKPOINT_BYTES = 256 * 1024 * 1024  # far above any preset; bounds what a loader reads
+STALE_TEMP_SECONDS = 600.0  # a temp file this old was left by a writer that died mid-save
 
 
 class CheckpointError(ValueError):
@@ -79,6 +81,19 @@ def _atomic_write(path: Path, data: bytes) -> None:
         os.fsync(dir_fd)
     finally:
         os.close(dir_fd)
+    _remove_stale_temps(path)
+
+
+def _remove_stale_temps(path: Path) -> None:
+    # A process killed mid-save leaves its temp file behind and nothing else will ever rename it;
+    # only old ones go, so a concurrent writer's fresh temp file is never touched.
+    cutoff = time.time() - STALE_TEMP_SECONDS
+    for tmp in path.parent.glob(f".{path.name}.*.tmp"):
+        try:
+            if tmp.stat().st_mtime < cutoff:
+                tmp.unlink()
+        except OSError:  # already gone, or not ours to remove
+            pass
 
 
 def save_checkpoint(path: str | os.PathLike, model: GANCLS, meta: dict[str, Any],
@@ -112,8 +127,10 @@ def _read_header(p: Path, data: bytes) -> dict[str, Any]:
         raise CheckpointError(f"{p}: not a safetensors file (unreadable header)") from None
     if not isinstance(header, dict):
         raise CheckpointError(f"{p}: not a safetensors file (unexpected header)")
-    end = max((v["data_offsets"][1] for k, v in header.items() if k != "__metadata__" and isinstance(v, dict)
-               and isinstance(v.get("data_offsets"), list) and len(v["data_offsets"]) == 2), default=0)
+    offsets = [v.get("data_offsets") for k, v in header.items() if k != "__metadata__" and isinstance(v, dict)]
+    # Malformed offsets are left to safetensors' own parser, which refuses them below.
+    end = max((o[1] for o in offsets if isinstance(o, list) and len(o) == 2 and all(type(i) is int for i in o)),
+              default=0)
     if 8 + n + end > len(data):
         raise CheckpointError(f"{p}: the file is truncated ({len(data)} bytes, {8 + n + end} expected)")
     return header
@@ -131,25 +148,29 @@ def load_checkpoint(path: str | os.PathLike, *, max_bytes: int = MAX_CHECKPOINT_
     header = _read_header(p, data)
     try:
         meta = json.loads(header.get("__metadata__", {}).get("gancls", "null"))
-    except (AttributeError, ValueError):
+    except (AttributeError, TypeError, ValueError):
         meta = None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise CheckpointError(f"{p}: a safetensors file, but not a gancls checkpoint (no gancls metadata)")
     if meta.get("format_version") != FORMAT_VERSION:
         raise CheckpointError(f"{p}: checkpoint format version {meta.get('format_version')!r}; "
                               f"this gancls reads version {FORMAT_VERSION}")
+    step = meta.get("step", 0)
+    if type(step) is not int or step < 0:
+        raise CheckpointError(f"{p}: damaged metadata (step {step!r} is not a whole number >= 0)")
     try:
-        cfg = ModelConfig.from_dict(meta["model_config"])
-        model_preset(cfg.arch)
-        model = GANCLS(cfg)
-    except (KeyError, TypeError, ConfigError, RuntimeError) as e:
+        cfg = validate_model(ModelConfig.from_dict(meta["model_config"]))
+        with torch.device("meta"):  # shapes only: a forged config cannot make us allocate a huge model
+            expected = GANCLS(cfg).state_dict()
+    except (KeyError, TypeError, ValueError, ArithmeticError, RuntimeError) as e:  # ConfigError is a ValueError
         raise CheckpointError(f"{p}: unusable model configuration ({e})") from None
     try:
         tensors = st_load(data)
     except Exception as e:  # safetensors raises its own error types for damaged files
         raise CheckpointError(f"{p}: damaged tensor data ({e})") from None
     weights = {k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")}
-    _check_tensors(p, model.state_dict(), weights)
+    _check_tensors(p, expected, weights)
+    model = GANCLS(cfg)  # now no larger than the file
     model.load_state_dict(weights)
     model.eval()
     train_state = {k[len("train."):]: v for k, v in tensors.items() if k.startswith("train.")}

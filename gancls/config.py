@@ -112,6 +112,21 @@ def _positive(name: str, value: Any, *, integer: bool, upper: float) -> None:
         raise ConfigError(f"{name} must be {kind} greater than 0 and at most {upper:g} (got {value!r})")
 
 
+def validate_model(cfg: ModelConfig) -> ModelConfig:
+    """Check the network settings (e.g. read from a checkpoint); raise ConfigError naming the first bad one."""
+    model_preset(cfg.arch)
+    for name in ("num_classes", "noise_dim", "g_fc", "g_ch", "g_deconv", "d_conv1", "d_conv2", "d_fc"):
+        v = getattr(cfg, name)
+        if type(v) is not int or not 0 < v <= 2**16:  # layer widths: whole numbers, not 64.0
+            raise ConfigError(f"model {name} must be a whole number from 1 to {2**16} (got {v!r})")
+    if not (type(cfg.leak) in (int, float) and 0 <= cfg.leak < 1):
+        raise ConfigError(f"model leak must be a number in [0, 1) (got {cfg.leak!r})")
+    for name in ("seed_fc_relu", "batch_stats_always"):
+        if type(getattr(cfg, name)) is not bool:
+            raise ConfigError(f"model {name} must be true or false (got {getattr(cfg, name)!r})")
+    return cfg
+
+
 def validate_train(cfg: TrainConfig) -> TrainConfig:
     """Check every training setting; raise ConfigError naming the first bad one."""
     if cfg.objective not in OBJECTIVES:
@@ -154,5 +169,5 @@ def _from_dict(cls: type, d: dict[str, Any]) -> Any:
 
 __all__ = [
     "ARCHES", "OBJECTIVES", "LOSSES", "ConfigError", "ModelConfig", "TrainConfig",
-    "MODEL_PRESETS", "TRAIN_PRESETS", "model_preset", "train_preset", "validate_train",
+    "MODEL_PRESETS", "TRAIN_PRESETS", "model_preset", "train_preset", "validate_model", "validate_train",
 ]

@@ -233,7 +233,10 @@ class Trainer:
                     break
                 window.add(self.step())
                 now = time.perf_counter()
-                if window.steps < self.cfg.metrics_every and now - window.t0 < self.cfg.metrics_seconds:
+                # An autosave that is due forces a read (which checks the state is finite), so the
+                # save interval does not stretch to the metrics interval.
+                save_due = bool(self.cfg.autosave_seconds) and now - last_save >= self.cfg.autosave_seconds
+                if not save_due and window.steps < self.cfg.metrics_every and now - window.t0 < self.cfg.metrics_seconds:
                     continue
                 metrics = self._read(window, now, t_start, budget, total)
                 window = _Window()
@@ -244,7 +247,7 @@ class Trainer:
                 if now - last_sample >= self.cfg.sample_seconds:
                     last_sample = now
                     yield self.samples()
-                if self.cfg.autosave_seconds and now - last_save >= self.cfg.autosave_seconds:
+                if save_due:
                     last_save = now
                     event = self.save()
                     if event:
@@ -258,8 +261,9 @@ class Trainer:
                     yield metrics
             path = None
             if reason == "diverged":
+                bad_step = self.step_count
                 self._restore()
-                message = (f"training diverged (a loss became NaN or Inf) near step {self.step_count}; "
+                message = (f"training diverged (a loss or weight became NaN or Inf) near step {bad_step}; "
                            f"the model was put back to its last good state, step {self._good_step}")
             else:
                 yield self.samples()
@@ -289,7 +293,8 @@ class Trainer:
     def _read(self, window: _Window, now: float, t_start: float, budget: float | None,
               total: int | None) -> Metrics | None:
         loss_d, loss_g, d_real, d_fake, d_wrong = (window.sums / window.steps).tolist()  # one host sync
-        if not all(map(math.isfinite, (loss_d, loss_g))):
+        # The last update can turn weights NaN after a finite loss: check them too, before any save.
+        if not all(map(math.isfinite, (loss_d, loss_g))) or not self._finite():
             return None
         elapsed = now - t_start
         progress = max([self.step_count / total if total else 0.0, elapsed / budget if budget else 0.0])
@@ -308,7 +313,9 @@ class Trainer:
 
     # ------------------------------------------------------- last good state
     def _finite(self) -> bool:
-        return all(torch.isfinite(p).all() for p in self.model.parameters())
+        # Weights and BN statistics, one host sync.
+        flags = [torch.isfinite(t).all() for t in self.model.state_dict().values() if t.is_floating_point()]
+        return bool(torch.stack(flags).all())
 
     def _snapshot(self) -> None:
         if self._finite():

@@ -1,0 +1,248 @@
+"""Checkpoints load without running anything from the file; every bad file gets one clear message.
+
+Each bad file is tried through the API (`load_checkpoint` raises CheckpointError naming the file and
+the problem) and through the CLI (`sample` exits 2 with one `error:` line and no traceback).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import struct
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Callable
+
+import pytest
+import torch
+from safetensors.torch import load as st_load
+from safetensors.torch import save as st_save
+
+from gancls.checkpoint import MAX_CHECKPOINT_BYTES, WEIGHTS_NAME, CheckpointError, load_checkpoint, save_checkpoint
+from gancls.cli import main
+from gancls.config import model_preset
+from gancls.data import load_embedded
+from gancls.models import GANCLS
+from gancls.train import Trainer
+
+REPO = Path(__file__).resolve().parents[1]
+HUGE = {"model_config.g_fc": 65536, "model_config.d_fc": 65536}  # within limits, but 106 M parameters
+
+
+class Payload:
+    """Unpickling this creates `marker`: what a malicious checkpoint would do, harmlessly."""
+
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (open, (str(self.marker), "w"))
+
+
+@pytest.fixture(scope="module")
+def good(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A real small checkpoint (weights, optimiser state, metadata) to damage in many ways."""
+    run = tmp_path_factory.mktemp("good")
+    torch.manual_seed(0)
+    save_checkpoint(run, GANCLS(model_preset("small")), {"step": 7}, {"rng.data": torch.zeros(5, dtype=torch.uint8)})
+    return run / WEIGHTS_NAME
+
+
+def _split(path: Path) -> tuple[dict, bytes]:
+    data = path.read_bytes()
+    (n,) = struct.unpack("<Q", data[:8])
+    return json.loads(data[8:8 + n]), data[8 + n:]
+
+
+def _join(header: dict, body: bytes) -> bytes:
+    h = json.dumps(header).encode()
+    return struct.pack("<Q", len(h)) + h + body
+
+
+def _with_meta(good: Path, **changes) -> bytes:
+    header, body = _split(good)
+    meta = json.loads(header["__metadata__"]["gancls"])
+    for k, v in changes.items():
+        if k.startswith("model_config."):
+            meta["model_config"][k.split(".", 1)[1]] = v
+        else:
+            meta[k] = v
+    header["__metadata__"]["gancls"] = json.dumps(meta)
+    return _join(header, body)
+
+
+def _with_tensors(good: Path, change: Callable[[dict], None]) -> bytes:
+    tensors = st_load(good.read_bytes())
+    header, _ = _split(good)
+    change(tensors)
+    return st_save(tensors, metadata=header["__metadata__"])
+
+
+def _pickle(kind: str) -> Callable[[Path, Path], None]:
+    def write(path: Path, marker: Path) -> None:
+        if kind == "zip":
+            torch.save({"state_dict": Payload(marker)}, path)
+        elif kind == "legacy":
+            torch.save(Payload(marker), path, _use_new_zipfile_serialization=False)
+        else:
+            import pickle
+
+            path.write_bytes(pickle.dumps(Payload(marker)))
+    return write
+
+
+# ------------------------------------------------------------------------ pickles
+PICKLES = [  # (where the file goes, how it is written)
+    ("run/gancls.safetensors", "zip"),  # where a checkpoint is expected, found by directory
+    ("evil.pt", "zip"),
+    ("evil.pth", "legacy"),
+    ("evil.pkl", "plain"),
+]
+
+
+@pytest.mark.parametrize("name, kind", PICKLES, ids=[n for n, _ in PICKLES])
+def test_a_pickle_is_refused_and_never_run(tmp_path: Path, capsys: pytest.CaptureFixture, name: str, kind: str) -> None:
+    marker = tmp_path / "pwned"
+    path = tmp_path / name
+    path.parent.mkdir(exist_ok=True)
+    _pickle(kind)(path, marker)
+    # The payload is live: an unsafe loader would have run it. (A copy: torch.load treats a
+    # .safetensors name specially.)
+    control = tmp_path / "control.bin"
+    control.write_bytes(path.read_bytes())
+    if kind == "plain":
+        import pickle
+
+        pickle.loads(control.read_bytes())
+    else:
+        torch.load(control, weights_only=False)
+    assert marker.exists()
+    marker.unlink()
+
+    target = path.parent if name.startswith("run/") else path
+    with pytest.raises(CheckpointError) as e:
+        load_checkpoint(target)
+    assert str(path) in str(e.value) and "not a safetensors file" in str(e.value)
+    with pytest.raises(CheckpointError):
+        Trainer.resume(target, load_embedded(), device="cpu")
+    commands = [["sample", "--checkpoint", str(target), "--out", str(tmp_path / "o.png")],
+                ["probe", "--checkpoint", str(target), "--image", str(tmp_path / "none.png")]]
+    if target.is_dir():  # train --resume takes a run directory
+        commands.append(["train", "--resume", "--out", str(target), "--no-download"])
+    for argv in commands:
+        rc = main(argv)
+        err = capsys.readouterr().err  # train may first say which data it loaded, one "data:" line each
+        assert rc == 2 and err.splitlines()[-1].startswith(f"error: {path}") and "Traceback" not in err
+    assert not marker.exists() and not (tmp_path / "o.png").exists()
+
+
+def test_the_real_cli_refuses_a_pickle(tmp_path: Path) -> None:
+    """End to end through `python -m gancls`, in a fresh interpreter."""
+    marker = tmp_path / "pwned"
+    (tmp_path / "run").mkdir()
+    _pickle("zip")(tmp_path / "run" / WEIGHTS_NAME, marker)
+    r = subprocess.run([sys.executable, "-m", "gancls", "sample", "--checkpoint", str(tmp_path / "run"),
+                        "--out", str(tmp_path / "o.png")], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2
+    assert r.stderr.startswith("error: ") and r.stderr.count("\n") == 1 and "Traceback" not in r.stderr
+    assert str(tmp_path / "run" / WEIGHTS_NAME) in r.stderr
+    assert not marker.exists() and not (tmp_path / "o.png").exists()
+
+
+# --------------------------------------------------------------------- bad files
+def _drop(name: str) -> Callable[[dict], None]:
+    return lambda t: t.pop(name)
+
+
+def _sparse(path: Path, size: int) -> None:
+    with open(path, "wb") as f:
+        f.truncate(size)  # a sparse file: the size without the disk space
+
+
+BAD: list[tuple[str, Callable[[Path, Path], object], str]] = [
+    # (id, write the bad file at `path` from the good one and return what to load, expected words)
+    ("empty-file", lambda g, p: p.write_bytes(b""), "the file is empty"),
+    ("five-bytes", lambda g, p: p.write_bytes(b"\x10\0\0\0\0"), "file too short"),
+    ("truncated-header", lambda g, p: p.write_bytes(g.read_bytes()[:200]), "truncated"),
+    ("truncated-tensors", lambda g, p: p.write_bytes(g.read_bytes()[:-1000]), "truncated"),
+    ("truncated-last-byte", lambda g, p: p.write_bytes(g.read_bytes()[:-1]), "truncated"),
+    ("huge-header-length", lambda g, p: p.write_bytes(b"\xff" * 8 + b"{}"), "header of 18446744073709551615 bytes"),
+    ("non-json-header", lambda g, p: p.write_bytes(struct.pack("<Q", 12) + b"not json {{{"), "unreadable header"),
+    ("binary-header", lambda g, p: p.write_bytes(struct.pack("<Q", 4) + b"\xff\xfe\x00\x80"), "unreadable header"),
+    ("json-list-header", lambda g, p: p.write_bytes(_join([1, 2], b"")), "unexpected header"),  # type: ignore[arg-type]
+    ("text-file", lambda g, p: p.write_text("hello, I am not a checkpoint\n" * 20), "not a safetensors file"),
+    ("png-file", lambda g, p: p.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 100), "not a safetensors file"),
+    ("safetensors-not-gancls", lambda g, p: p.write_bytes(st_save({"w": torch.zeros(3)})), "not a gancls checkpoint"),
+    ("metadata-not-json", lambda g, p: p.write_bytes(st_save({"w": torch.zeros(3)}, metadata={"gancls": "{oops"})),
+     "not a gancls checkpoint"),
+    ("format-version-99", lambda g, p: p.write_bytes(_with_meta(g, format_version=99)), "format version 99"),
+    ("format-version-missing", lambda g, p: p.write_bytes(_with_meta(g, format_version=None)), "format version None"),
+    ("step-not-a-number", lambda g, p: p.write_bytes(_with_meta(g, step="abc")), "step 'abc'"),
+    ("unknown-arch", lambda g, p: p.write_bytes(_with_meta(g, **{"model_config.arch": "huge"})), "unknown arch 'huge'"),
+    ("unknown-config-field", lambda g, p: p.write_bytes(_with_meta(g, **{"model_config.colour": 1})), "unknown ModelConfig fields"),
+    ("config-says-fast", lambda g, p: p.write_bytes(_with_meta(g, **{"model_config.arch": "fast", "model_config.g_fc": 256})),
+     "has shape (64, 48), expected (256, 48)"),
+    ("config-layer-width-float", lambda g, p: p.write_bytes(_with_meta(g, **{"model_config.g_fc": 64.0})), "g_fc must be a whole number"),
+    ("config-leak-text", lambda g, p: p.write_bytes(_with_meta(g, **{"model_config.leak": "x"})), "leak must be a number"),
+    ("config-huge-layers", lambda g, p: p.write_bytes(_with_meta(g, **HUGE)),
+     "expected (65536, 48)"),  # checked on shapes alone: the huge model is never built (see the timing test)
+    ("missing-tensor", lambda g, p: p.write_bytes(_with_tensors(g, _drop("model.D.out.bias"))), "missing tensors for this architecture: D.out.bias"),
+    ("extra-tensor", lambda g, p: p.write_bytes(_with_tensors(g, lambda t: t.update({"model.G.extra": torch.zeros(2)}))),
+     "unexpected tensors (another architecture?): G.extra"),
+    ("wrong-shape", lambda g, p: p.write_bytes(_with_tensors(g, lambda t: t.update({"model.D.out.bias": torch.zeros(3)}))),
+     "D.out.bias has shape (3,), expected (1,)"),
+    ("wrong-dtype", lambda g, p: p.write_bytes(_with_tensors(g, lambda t: t.update({"model.D.out.bias": torch.zeros(1, dtype=torch.float64)}))),
+     "dtype torch.float64, expected torch.float32"),
+    ("nan-weights", lambda g, p: p.write_bytes(_with_tensors(g, lambda t: t["model.G.fc1.weight"].view(-1).__setitem__(3, float("nan")))),
+     "G.fc1.weight holds NaN or Inf"),
+    ("inf-weights", lambda g, p: p.write_bytes(_with_tensors(g, lambda t: t["model.D.fc.bias"].fill_(float("inf")))), "D.fc.bias holds NaN or Inf"),
+    ("damaged-tensor-entry", lambda g, p: p.write_bytes(_join({**_split(g)[0], "model.x": {"dtype": "F99", "shape": [1], "data_offsets": [0, 4]}}, _split(g)[1])),
+     "damaged tensor data"),
+    ("non-integer-offsets", lambda g, p: p.write_bytes(_join({**_split(g)[0], "model.x": {"dtype": "F32", "shape": [1], "data_offsets": [0, "4"]}}, _split(g)[1])),
+     "damaged tensor data"),
+    ("over-the-size-limit", lambda g, p: _sparse(p, MAX_CHECKPOINT_BYTES + 1), "larger than the 256 MB limit"),
+    ("empty-directory", lambda g, p: p.mkdir(), "no checkpoint in this directory"),
+    ("no-such-path", lambda g, p: None, "no such file or directory"),
+    ("fifo", lambda g, p: os.mkfifo(p), "not a regular file"),  # reading one would block forever
+]
+
+
+@pytest.mark.parametrize("make, words", [b[1:] for b in BAD], ids=[b[0] for b in BAD])
+def test_a_bad_checkpoint_gets_one_clear_message(good: Path, tmp_path: Path, capsys: pytest.CaptureFixture,
+                                                 make, words: str) -> None:
+    path = tmp_path / "bad.safetensors"
+    make(good, path)
+    with pytest.raises(CheckpointError) as e:
+        load_checkpoint(path)
+    msg = str(e.value)
+    assert str(path) in msg and words in msg and "\n" not in msg
+
+    out = tmp_path / "o.png"
+    rc = main(["sample", "--checkpoint", str(path), "--out", str(out), "--per-label", "1"])
+    err = capsys.readouterr().err
+    assert rc == 2 and err == f"error: {msg}\n" and not out.exists()
+
+
+def test_the_good_checkpoint_loads(good: Path, tmp_path: Path) -> None:
+    ckpt = load_checkpoint(good.parent)
+    assert ckpt.step == 7 and ckpt.path == good and set(ckpt.train_state) == {"rng.data"}
+    assert main(["sample", "--checkpoint", str(good), "--out", str(tmp_path / "o.png"), "--per-label", "2"]) == 0
+    assert (tmp_path / "o.png").stat().st_size > 0
+
+
+def test_the_size_limit_is_a_parameter(good: Path) -> None:
+    with pytest.raises(CheckpointError, match="larger than the 0 MB limit"):
+        load_checkpoint(good, max_bytes=1000)
+
+
+def test_a_forged_config_does_not_build_a_huge_model(good: Path, tmp_path: Path) -> None:
+    # Shapes are checked on a model built on the "meta" device (no memory): building HUGE for real
+    # takes ~1.8 s and 425 MB here, 0.04 s on "meta". (A forged g_fc=10**6 used to take 21 s.)
+    path = tmp_path / "forged.safetensors"
+    path.write_bytes(_with_meta(good, **HUGE))
+    t0 = time.perf_counter()
+    with pytest.raises(CheckpointError, match="expected"):
+        load_checkpoint(path)
+    assert time.perf_counter() - t0 < 0.5
