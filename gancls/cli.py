@@ -48,6 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--seed", type=int, default=None, help="random seed (default 0)")
     t.add_argument("--autosave-seconds", type=float, default=None, help="save every this many seconds (default 60; 0 = only at the end)")
     t.add_argument("--resume", action="store_true", help="continue the run saved in --out from its step")
+    t.add_argument("--overwrite", action="store_true", help="start a new run even if --out already holds one")
     t.add_argument("--quiet", action="store_true", help="no progress bar, one line at the end")
 
     s = sub.add_parser("sample", help="generate digits for labels; writes .npz (images, labels) or a .png grid")
@@ -94,6 +95,9 @@ def cmd_train(a: argparse.Namespace) -> int:
         train_preset(a.arch, **budget)  # validates the budget flags only; the run keeps its own settings
         resolve_path(a.out)
     else:
+        if (Path(a.out) / "gancls.safetensors").exists() and not a.overwrite:
+            raise ValueError(f"{a.out} already holds a run: continue it with --resume, or pass --overwrite "
+                             "to start over (or choose another --out)")
         cfg = train_preset(a.arch, objective=a.objective, loss=a.loss, batch_size=a.batch_size, lr_d=a.lr_d,
                            lr_g=a.lr_g, seed=a.seed, **budget)
         if a.max_steps is not None and a.epochs is None:  # a step budget alone replaces the preset's epochs

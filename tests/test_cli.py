@@ -76,3 +76,10 @@ def test_user_errors_are_one_line(tmp_path: Path) -> None:
     assert r.returncode == 2 and r.stderr.startswith("error: ") and "Traceback" not in r.stderr
     r = gancls("train", "--data-dir", str(tmp_path / "nope"), "--out", str(tmp_path / "r"))
     assert r.returncode == 2 and "error: " in r.stderr and "Traceback" not in r.stderr
+
+
+def test_train_does_not_overwrite_a_saved_run(run_dir: Path) -> None:
+    before = (run_dir / "gancls.safetensors").read_bytes()
+    r = gancls("train", "--no-download", "--arch", "small", "--max-steps", "1", "--out", str(run_dir))
+    assert r.returncode == 2 and "already holds a run" in r.stderr and "--resume" in r.stderr
+    assert (run_dir / "gancls.safetensors").read_bytes() == before
