@@ -1,0 +1,4 @@
+"""The Gradio app for gancls.
+
+`layout` lays out and wires, `adapters` talk to the library, `session` keeps per-visitor state.
+"""

@@ -1,0 +1,169 @@
+"""What the whole app shares, read-only: the pretrained model, the data, the gallery digits, the sessions."""
+
+from __future__ import annotations
+
+import atexit
+import os
+import shutil
+import tempfile
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+from gancls.checkpoint import CheckpointError, load_checkpoint
+from gancls.cli import PRETRAINED
+from gancls.config import model_preset
+from gancls.data import DataError, MnistData, load_embedded, load_mnist
+from gancls.device import describe_device, resolve_device
+from gancls.models import GANCLS
+
+from .session import Session, SessionStore
+from .views import start_curves, status_html, using_text
+
+READY = "Ready. Press Train for a fresh run with these settings; the curves and the grid update live."
+
+GALLERY_PER_LABEL = 5
+
+
+@dataclass
+class AppContext:
+    """Built once when the app is built; every session reads it, none changes it."""
+
+    pretrained: GANCLS  # shared, eval mode, never trained in place
+    pretrained_note: str
+    pretrained_history: list[dict[str, float]]  # its training curves, shown before the first run
+    data: MnistData  # what the server loaded at startup
+    gallery: list[tuple[np.ndarray, int, int]]  # (digit uint8 [28, 28], label, test-set index)
+    store: SessionStore
+    train_concurrency: int = 1
+    gpu_chunk: Callable | None = None  # ZeroGPU chunk runner (see zerogpu.py), else None
+    _embedded: MnistData | None = field(default=None, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    # ------------------------------------------------------------------ data
+    def data_choices(self) -> list[tuple[str, str]]:
+        """(label, value) pairs for the data selector; the server's data first."""
+        if self.data.source == "embedded":
+            return [(f"Embedded subset ({len(self.data.train_labels):,} training digits)", "embedded")]
+        return [(f"Full MNIST ({len(self.data.train_labels):,} training digits)", "server"),
+                ("Embedded subset (10,000 training digits)", "embedded")]
+
+    def data_for(self, choice: str) -> MnistData:
+        """The data set behind a data-selector value."""
+        if choice == "server" or (choice == "embedded" and self.data.source == "embedded"):
+            return self.data
+        if choice != "embedded":
+            raise ValueError(f"unknown data source {choice!r}: choose one of "
+                             f"{', '.join(v for _, v in self.data_choices())}")
+        with self._lock:
+            if self._embedded is None:
+                self._embedded = load_embedded()
+            return self._embedded
+
+    # ---------------------------------------------------------------- device
+    def device_choices(self) -> list[str]:
+        """Devices a run may ask for here."""
+        if self.gpu_chunk is not None:
+            return ["auto"]
+        choices = ["auto", "cpu"]
+        if torch.cuda.is_available():
+            choices.append("cuda")
+        mps = getattr(torch.backends, "mps", None)
+        if mps is not None and mps.is_available():
+            choices.append("mps")
+        return choices
+
+    def device_note(self) -> str:
+        """What 'auto' picks, in words."""
+        if self.gpu_chunk is not None:
+            return "auto → ZeroGPU (a shared GPU, borrowed in short chunks)"
+        return f"auto → {describe_device(resolve_device('auto'))}"
+
+    def train_device(self, choice: str) -> torch.device:
+        """The device a new trainer is built on (CPU under ZeroGPU: chunks move it to the GPU)."""
+        return torch.device("cpu") if self.gpu_chunk is not None else resolve_device(choice or "auto")
+
+    def idle_views(self) -> tuple[str, Any, Any]:
+        """Status and the two plots before any run (and after Reset)."""
+        loss, d = start_curves(self.pretrained_history)
+        extra = " Until then the plots show how the pretrained model trained." if self.pretrained_history else ""
+        return status_html(state="idle", message=READY + extra), loss, d
+
+    # ----------------------------------------------------------------- model
+    def model_for(self, session: Session) -> GANCLS:
+        """The model Generate and Probe use for this session."""
+        return session.model if session.model is not None else self.pretrained
+
+    def using(self, session: Session) -> str:
+        """The 'Using: …' line for this session."""
+        steps = session.model_steps if session.model is not None else None
+        return using_text(steps, self.pretrained_note, training=session.running)
+
+
+def startup_data(data_dir: str | os.PathLike | None) -> MnistData:
+    """MNIST without any network wait: the given dir or $GANCLS_DATA, else a cached download, else embedded."""
+    if data_dir is not None or os.environ.get("GANCLS_DATA"):
+        return load_mnist(data_dir, allow_download=False)  # asked for explicitly: a bad dir is an error
+    cache = Path(os.environ.get("GANCLS_CACHE") or "~/.cache/gancls").expanduser()
+    if (cache / "MNIST" / "raw").is_dir():
+        try:
+            return load_mnist(cache, allow_download=False)
+        except DataError:
+            pass  # a broken cache is not the user's problem at startup
+    return load_embedded()
+
+
+def load_pretrained(checkpoint: str | os.PathLike | None) -> tuple[GANCLS, str, list[dict[str, float]]]:
+    """The shared model, a note describing it and its metric history. No default checkpoint: an untrained model."""
+    path = Path(checkpoint) if checkpoint is not None else PRETRAINED
+    try:
+        ckpt = load_checkpoint(path)
+    except CheckpointError:
+        if checkpoint is not None or path.is_file() or (path.is_dir() and any(path.iterdir())):
+            raise  # asked for, or present but broken: tell the user
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(0)
+            model = GANCLS(model_preset("fast")).eval()
+        return model, "an untrained model (no pretrained checkpoint shipped): press Train", []
+    data = str(ckpt.meta.get("data", "")).split(" (")[0]
+    note = f"pretrained model ({ckpt.model.cfg.arch}, {ckpt.step:,} steps" + (f" on {data})" if data else ")")
+    history = [h for h in ckpt.meta.get("history", []) if isinstance(h, dict)]
+    return ckpt.model, note, history
+
+
+def gallery_digits(data: MnistData, per_label: int = GALLERY_PER_LABEL, seed: int = 0) -> list[tuple[np.ndarray, int, int]]:
+    """`per_label` test digits of each label, in rows of 0..9."""
+    g = torch.Generator().manual_seed(seed)
+    picks = []
+    for k in range(10):
+        idx = torch.nonzero(data.test_labels == k).flatten()
+        picks.append(idx[torch.randperm(len(idx), generator=g)[:per_label]].tolist())
+    out = []
+    for j in range(per_label):
+        for k in range(10):
+            if j < len(picks[k]):
+                i = picks[k][j]
+                out.append((data.test_images[i].numpy(), k, i))
+    return out
+
+
+def load_context(*, checkpoint: str | None = None, data_dir: str | None = None, train_concurrency: int = 1,
+                 work_dir: str | None = None, gpu_chunk: Callable | None = None) -> AppContext:
+    """Load the shared model and data and make the session store (call once, when building the app)."""
+    if train_concurrency < 1:
+        raise ValueError(f"train concurrency must be at least 1 (got {train_concurrency})")
+    model, note, history = load_pretrained(checkpoint)
+    data = startup_data(data_dir)
+    if work_dir:
+        root = Path(work_dir)
+        root.mkdir(parents=True, exist_ok=True)
+    else:
+        root = Path(tempfile.mkdtemp(prefix="gancls-app-"))
+        atexit.register(shutil.rmtree, root, True)  # sessions' checkpoints go with the server
+    return AppContext(pretrained=model, pretrained_note=note, pretrained_history=history, data=data,
+                      gallery=gallery_digits(data), store=SessionStore(root), train_concurrency=train_concurrency,
+                      gpu_chunk=gpu_chunk)
