@@ -27,27 +27,6 @@ def zero_gpu_available() -> bool:
     return bool(os.environ.get("SPACES_ZERO_GPU")) and importlib.util.find_spec("spaces") is not None
 
 
-def move_trainer(trainer: Trainer, device: torch.device | str) -> None:
-    """Move a trainer's model, data, optimiser moments and data stream to `device`, in place.
-
-    The noise generator cannot carry its state across device kinds, so it is re-seeded from the
-    run's seed and step (as `Trainer.load_train_state` does for a checkpoint saved elsewhere).
-    """
-    device = torch.device(device)
-    trainer.device = device
-    trainer.model.to(device)
-    trainer.images, trainer.labels = trainer.images.to(device), trainer.labels.to(device)
-    for opt in (trainer.opt_d, trainer.opt_g):
-        for state in opt.state.values():
-            for key, value in state.items():
-                if torch.is_tensor(value) and key != "step":  # Adam keeps `step` on the CPU
-                    state[key] = value.to(device)
-    trainer.stream.device, trainer.stream.perm = device, trainer.stream.perm.to(device)
-    if trainer.noise_gen.device != device:
-        trainer.noise_gen = torch.Generator(device=device).manual_seed(trainer.cfg.seed + 2 + trainer.step_count)
-    trainer._good_state = None  # re-snapshotted on the new device at the next run()
-
-
 def snapshot(trainer: Trainer) -> dict[str, Any]:
     """Everything a chunk changed, on the CPU, picklable."""
     return {
@@ -71,11 +50,11 @@ def restore(trainer: Trainer, state: dict[str, Any]) -> None:
 
 def run_chunk(trainer: Trainer, seconds: float) -> tuple[dict[str, Any], list[Event]]:
     """Train for `seconds` on cuda; return the CPU snapshot and the chunk's events."""
-    move_trainer(trainer, "cuda")
+    trainer.to("cuda")
     try:
         events = list(trainer.run(max_seconds=seconds))
     finally:
-        move_trainer(trainer, "cpu")
+        trainer.to("cpu")
     return snapshot(trainer), events
 
 

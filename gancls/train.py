@@ -161,6 +161,27 @@ class Trainer:
         self._good_step = 0
         self.resumed = False
 
+    def to(self, device: str | torch.device) -> Trainer:
+        """Move model, data, optimiser moments and data stream to `device`, in place (e.g. GPU chunks).
+
+        The noise generator cannot carry its state across device kinds, so it is re-seeded from the
+        run's seed and step (as `load_train_state` does for a checkpoint saved on another device).
+        """
+        device = resolve_device(device)
+        self.device = device
+        self.model.to(device)
+        self.images, self.labels = self.images.to(device), self.labels.to(device)
+        for opt in (self.opt_d, self.opt_g):
+            for state in opt.state.values():
+                for key, value in state.items():
+                    if torch.is_tensor(value) and key != "step":  # Adam keeps `step` on the CPU
+                        state[key] = value.to(device)
+        self.stream.device, self.stream.perm = device, self.stream.perm.to(device)
+        if self.noise_gen.device != device:
+            self.noise_gen = torch.Generator(device=device).manual_seed(self.cfg.seed + 2 + self.step_count)
+        self._good_state = None  # re-snapshotted on the new device at the next run()
+        return self
+
     # ----------------------------------------------------------------- budget
     @property
     def steps_per_epoch(self) -> int:
@@ -267,6 +288,8 @@ class Trainer:
                            f"the model was put back to its last good state, step {self._good_step}")
             else:
                 yield self.samples()
+                self.train_seconds += time.perf_counter() - t_start
+                t_start = time.perf_counter()  # counted: only the save's own time is added below
                 saved = self.save()
                 if saved:
                     path = saved.path

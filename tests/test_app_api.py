@@ -194,7 +194,7 @@ def test_zerogpu_chunks_keep_the_state() -> None:
     """The ZeroGPU path in miniature: chunks on the CPU, state handed back, steps continue across chunks."""
     import torch
 
-    from demo.zerogpu import chunked_run, move_trainer, snapshot
+    from demo.zerogpu import chunked_run, snapshot
     from gancls.config import model_preset, train_preset
     from gancls.data import load_embedded
     from gancls.train import Finished, Metrics, Started, Trainer
@@ -205,11 +205,11 @@ def test_zerogpu_chunks_keep_the_state() -> None:
 
     def chunk(t: Trainer, seconds: float):
         calls.append(seconds)
-        move_trainer(t, "cpu")  # on ZeroGPU: cuda
+        t.to("cpu")  # on ZeroGPU: cuda
         try:
             events = list(t.run(max_seconds=seconds))
         finally:
-            move_trainer(t, "cpu")
+            t.to("cpu")
         return snapshot(t), events
 
     events = list(chunked_run(chunk, trainer, threading.Event(), max_seconds=2.0, chunk_seconds=0.3))
