@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import os
+
+# The suite runs the app server, training subprocesses and the tests side by side on a small CPU:
+# one torch thread each avoids oversubscription (2 threads per process thrash 2 shared cores).
+# Set before anything imports torch; subprocesses inherit it.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 import signal
 import socket
 import subprocess
