@@ -49,6 +49,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--autosave-seconds", type=float, default=None, help="save every this many seconds (default 60; 0 = only at the end)")
     t.add_argument("--resume", action="store_true", help="continue the run saved in --out from its step")
     t.add_argument("--overwrite", action="store_true", help="start a new run even if --out already holds one")
+    t.add_argument("--threads", type=int, default=None,
+                   help="CPU threads for torch (default: torch's choice; 1 is faster on a busy, shared machine)")
     t.add_argument("--quiet", action="store_true", help="no progress bar, one line at the end")
 
     s = sub.add_parser("sample", help="generate digits for labels; writes .npz (images, labels) or a .png grid")
@@ -85,6 +87,12 @@ def cmd_train(a: argparse.Namespace) -> int:
     # Check the flags before loading data (which may mean a download): a typo should fail at once.
     budget = dict(epochs=a.epochs, max_steps=a.max_steps, max_seconds=a.max_seconds, autosave_seconds=a.autosave_seconds)
     resolve_device(a.device)
+    if a.threads is not None:
+        if not 1 <= a.threads <= 1024:
+            raise ValueError(f"--threads must be from 1 to 1024 (got {a.threads})")
+        import torch
+
+        torch.set_num_threads(a.threads)
     if Path(a.out).exists() and not Path(a.out).is_dir():
         raise ValueError(f"--out {a.out} is a file; it must be a run directory")
     if a.resume:
