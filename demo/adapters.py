@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import html
+import json
 import inspect
 import math
 import time
@@ -20,16 +21,17 @@ import gradio as gr
 import numpy as np
 import torch
 
+from gancls.checkpoint import META_NAME
 from gancls.images import to_mnist
 from gancls.probe import label_scores
 from gancls.sampling import check_labels, label_grid, save_png
 from gancls.train import Event, Trainer
 
 from .context import AppContext
-from .live import LiveView
-from .session import Session
+from .live import AFTER, LiveView
+from .session import RunNotFoundError, Session
 from .settings import preset_fields, resume_config, train_configs
-from .views import labelled_grid, score_sentence, score_table
+from .views import D_CURVES, LOSS_CURVES, curves, labelled_grid, save_png_fast, score_sentence, score_table, status_html
 from .zerogpu import chunked_run
 
 MAX_PER_LABEL = 32
@@ -173,8 +175,54 @@ class Actions:
         return p["batch_size"], p["lr_d"], p["lr_g"]
 
     def unload(self, request: gr.Request) -> None:
-        """The tab was closed: stop its training and delete its files."""
+        """The tab was closed: stop its training; its checkpoint is kept 24 h to restore, the rest deleted."""
         self.ctx.store.drop(_hash(request))
+
+    # ---------------------------------------------------------------- restore
+    def remember(self, request: gr.Request) -> str:
+        """This session's run id, for the browser to keep (gr.BrowserState) so a reload can restore the run."""
+        return self.session(request).run_id
+
+    def restore_offer(self, run_id: Any, request: gr.Request) -> Any:
+        """On page load: a 'Restore your last run (step N)' button if the browser's last run is still kept."""
+        session = self.session(request)
+        path = self.ctx.store.find_run(run_id)
+        if path is None or run_id == session.run_id or session.trainer is not None:
+            return gr.Button(visible=False)
+        step = _saved_step(path)
+        return gr.Button(f"Restore your last run (step {step:,})" if step is not None else "Restore your last run",
+                         visible=True)
+
+    @user_errors
+    def restore(self, run_id: str, request: gr.Request) -> tuple:
+        """Make a kept run (by the id the browser remembered) this session's model again; Resume continues it."""
+        session = self.session(request)
+        path = self.ctx.store.find_run(run_id)
+        if path is None:
+            raise RunNotFoundError("that run is no longer kept (runs are kept 24 h after the tab closes)")
+        with session.training():  # not while this session trains
+            meta = _read_meta(path)
+            data = self._data_for_run(int(meta.get("n_train", -1)), int(meta.get("train_config", {}).get("holdout", 0)))
+            trainer = Trainer.resume(path, data, device=self.ctx.train_device("auto"), run_dir=session.run_dir)
+            session.run_dir.mkdir(parents=True, exist_ok=True)
+            saved = trainer.save()  # this session's own copy: Download, and kept again if this tab closes
+            session.trainer = trainer
+            session.adopt(trainer, saved.path if saved else None)
+        grid = labelled_grid(trainer.samples().images, range(10), trainer.cfg.sample_cols, scale=2)
+        status = status_html(state="done", message=f"Restored your run at step {trainer.step_count:,}. {AFTER}",
+                             progress=None)
+        download = gr.DownloadButton(value=str(session.checkpoint), visible=True) if session.checkpoint else gr.skip()
+        return (status, curves(trainer.history, LOSS_CURVES), curves(trainer.history, D_CURVES),
+                save_png_fast(grid, session.run_dir / "live_grid.png"), self.ctx.using(session), download,
+                f"Restored step {trainer.step_count:,}: Generate and Probe use it; Resume continues it.",
+                gr.Button(visible=False), session.run_id)
+
+    def _data_for_run(self, n_train: int, holdout: int) -> Any:
+        for _label, choice in self.ctx.data_choices():
+            data = self.ctx.data_for(choice)
+            if len(data.train_labels) - holdout == n_train:
+                return data
+        raise ValueError("this run was trained on a data set this server does not have, so it cannot be restored here")
 
     # --------------------------------------------------------------- generate
     @user_errors
@@ -259,6 +307,19 @@ def _whole(name: str, value: Any, lo: int, hi: int) -> int:
         raise ValueError(f"{name} must be from {lo} to {hi} (got {int(value)})")
     return int(value)
 
+
+
+def _read_meta(path: Path) -> dict[str, Any]:
+    try:
+        meta = json.loads(path.with_name(META_NAME).read_text())
+    except (OSError, ValueError):
+        return {}
+    return meta if isinstance(meta, dict) else {}
+
+
+def _saved_step(path: Path) -> int | None:
+    step = _read_meta(path).get("step")
+    return step if isinstance(step, int) else None
 
 
 def _real(test_index: int, label: int) -> str:

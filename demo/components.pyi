@@ -29,3 +29,21 @@ class DigitImage(gr.Image):
     if TYPE_CHECKING:
         from gradio.components import Timer
         from gradio.components.base import Component
+class WholeNumber(gr.Number):
+    """gr.Number(precision=0) that refuses NaN and infinity with a message (gr.Number fails converting them to int)."""
+
+    is_template = True  # the browser uses the plain Number component
+
+    def preprocess(self, payload: Any) -> Any:
+        """As gr.Number, but a value that is not a finite number becomes a gr.Error naming the field."""
+        if isinstance(payload, float) and not math.isfinite(payload):
+            raise gr.Error(f"{html.escape(str(self.label or 'This field'))} must be a whole number (got {payload})",
+                           print_exception=False)
+        return super().preprocess(payload)
+    from typing import Callable, Literal, Sequence, Any, TYPE_CHECKING
+    from gradio.blocks import Block
+    if TYPE_CHECKING:
+        from gradio.components import Timer
+        from gradio.components.base import Component
+
+    

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import atexit
 import os
+import secrets
 import shutil
 import tempfile
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -27,6 +29,7 @@ from .views import start_curves, status_html, using_text
 READY = "Ready. Press Train for a fresh run with these settings; the curves and the grid update live."
 
 GALLERY_PER_LABEL = 5
+RUNS_DIR = Path(__file__).resolve().parents[1] / "runs" / "app"  # kept runs of visitors who left (git-ignored)
 
 
 @dataclass
@@ -41,6 +44,7 @@ class AppContext:
     store: SessionStore
     train_concurrency: int = 1
     gpu_chunk: Callable | None = None  # ZeroGPU chunk runner (see zerogpu.py), else None
+    browser_secret: str | None = None  # encrypts the run id kept in the browser; stable across restarts
     _embedded: MnistData | None = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -151,9 +155,29 @@ def gallery_digits(data: MnistData, per_label: int = GALLERY_PER_LABEL, seed: in
     return out
 
 
+def browser_secret(runs_dir: Path) -> str:
+    """The key gr.BrowserState encrypts with, made once and kept in `runs_dir` (so a restart can still read it)."""
+    path = runs_dir / ".browser-secret"
+    try:
+        text = path.read_text().strip()
+        if len(text) >= 16:
+            return text
+    except OSError:
+        pass
+    text = secrets.token_urlsafe(24)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(text + "\n")
+    return text
+
+
 def load_context(*, checkpoint: str | None = None, data_dir: str | None = None, train_concurrency: int = 1,
-                 work_dir: str | None = None, gpu_chunk: Callable | None = None) -> AppContext:
-    """Load the shared model and data and make the session store (call once, when building the app)."""
+                 work_dir: str | None = None, gpu_chunk: Callable | None = None,
+                 runs_dir: str | os.PathLike | None = None) -> AppContext:
+    """Load the shared model and data and make the session store (call once, when building the app).
+
+    `runs_dir` keeps the checkpoints of visitors who left (24 h); default `runs/app` beside the code.
+    """
     if train_concurrency < 1:
         raise ValueError(f"train concurrency must be at least 1 (got {train_concurrency})")
     model, note, history = load_pretrained(checkpoint)
@@ -163,7 +187,15 @@ def load_context(*, checkpoint: str | None = None, data_dir: str | None = None, 
         root.mkdir(parents=True, exist_ok=True)
     else:
         root = Path(tempfile.mkdtemp(prefix="gancls-app-"))
-        atexit.register(shutil.rmtree, root, True)  # sessions' checkpoints go with the server
+        atexit.register(shutil.rmtree, root, True)  # live files go; kept checkpoints are in runs_dir
+    keep = Path(runs_dir) if runs_dir is not None else RUNS_DIR
+    try:
+        keep.mkdir(parents=True, exist_ok=True)
+        secret = browser_secret(keep)
+    except OSError as e:
+        raise ValueError(f"cannot use {keep} as the runs folder ({e.strerror or e})") from None
+    store = SessionStore(root, keep_root=keep)
+    store.prune(now=time.time())
     return AppContext(pretrained=model, pretrained_note=note, pretrained_history=history, data=data,
-                      gallery=gallery_digits(data), store=SessionStore(root), train_concurrency=train_concurrency,
-                      gpu_chunk=gpu_chunk)
+                      gallery=gallery_digits(data), store=store, train_concurrency=train_concurrency,
+                      gpu_chunk=gpu_chunk, browser_secret=secret)

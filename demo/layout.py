@@ -7,8 +7,9 @@ import gradio as gr
 from gancls.config import ARCHES, LOSSES, OBJECTIVES, train_preset
 
 from .adapters import MAX_PER_LABEL, Actions
-from .components import DigitImage
+from .components import DigitImage, WholeNumber
 from .context import AppContext
+from .teach_layout import build_teach_tabs
 from .views import upscale, using_text
 
 INTRO = """# GAN-CLS: a GAN that draws the digit you ask for
@@ -54,6 +55,9 @@ def build_demo(ctx: AppContext) -> gr.Blocks:
                         with gr.Row():
                             resume_btn = gr.Button("Resume", elem_id="resume-btn", min_width=80)
                             reset_btn = gr.Button("Reset", elem_id="reset-btn", min_width=80)
+                        restore_btn = gr.Button("Restore your last run", visible=False, elem_id="restore-btn")
+                        # The session's run id, kept in the browser so a reload can offer to restore the run.
+                        last_run = gr.BrowserState(None, storage_key="gancls-last-run", secret=ctx.browser_secret)
                         note = gr.Markdown(elem_id="train-note")
                         download = gr.DownloadButton("Download your checkpoint", visible=False, elem_id="download-btn")
                         seconds = gr.Number(60, label="Time budget (s)", minimum=0, info="0 = no time limit")
@@ -63,15 +67,15 @@ def build_demo(ctx: AppContext) -> gr.Blocks:
                         device = gr.Dropdown(ctx.device_choices(), value="auto", label="Device", info=ctx.device_note())
                         data_source = gr.Radio(ctx.data_choices(), value=ctx.data_choices()[0][1], label="Training data")
                         with gr.Accordion("More settings", open=False):
-                            batch_size = gr.Number(defaults.batch_size, label="Batch size", precision=0, minimum=1)
+                            batch_size = WholeNumber(defaults.batch_size, label="Batch size", precision=0, minimum=1)
                             lr_d = gr.Number(defaults.lr_d, label="D learning rate")
                             lr_g = gr.Number(defaults.lr_g, label="G learning rate")
-                            seed = gr.Number(0, label="Seed", precision=0, minimum=0)
+                            seed = WholeNumber(0, label="Seed", precision=0, minimum=0)
                             objective = gr.Dropdown(list(OBJECTIVES), value="gan-cls", label="Objective",
                                                     info="gan-cls: with wrong-label pairs · plain: without · "
                                                          "seed: as the original")
                             loss = gr.Dropdown(list(LOSSES), value="lsgan", label="Loss")
-                            max_steps = gr.Number(0, label="Max steps", precision=0, minimum=0, info="0 = no step limit")
+                            max_steps = WholeNumber(0, label="Max steps", precision=0, minimum=0, info="0 = no step limit")
                     with gr.Column(scale=5, min_width=360):
                         status = gr.HTML(idle_status, elem_id="status")
                         loss_plot = gr.LinePlot(idle_loss, x="step", y="value", color="curve", title="Losses", height=270,
@@ -95,7 +99,7 @@ def build_demo(ctx: AppContext) -> gr.Blocks:
                         labels = gr.CheckboxGroup([(str(k), k) for k in range(10)], value=list(range(10)),
                                                   label="Labels", elem_id="gen-labels")
                         per_label = gr.Slider(1, MAX_PER_LABEL, value=8, step=1, label="Samples per label")
-                        gen_seed = gr.Number(0, label="Seed", precision=0, minimum=0)
+                        gen_seed = WholeNumber(0, label="Seed", precision=0, minimum=0)
                         same_noise = gr.Checkbox(False, label="Same noise for every label")
                         gen_btn = gr.Button("Generate", variant="primary", elem_id="gen-btn")
                         gen_file = gr.File(label="Grid as PNG", interactive=False, elem_id="gen-file")
@@ -106,6 +110,8 @@ def build_demo(ctx: AppContext) -> gr.Blocks:
             # ------------------------------------------------------------------ Probe
             with gr.Tab("3 · Probe", id="probe"):
                 gr.Markdown(PROBE_HELP, elem_classes="help")
+                gr.Markdown("One digit at a time here; tab **5 · D's view** shows D's score for every digit "
+                            "against every label at once.", elem_classes="help", elem_id="probe-to-dview")
                 with gr.Row(equal_height=False):
                     with gr.Column(scale=5):
                         with gr.Tabs():
@@ -139,6 +145,7 @@ def build_demo(ctx: AppContext) -> gr.Blocks:
                                           elem_id="probe-bars")
                         with gr.Accordion("Scores as numbers", open=False):
                             raw = gr.JSON(elem_id="probe-raw")
+            build_teach_tabs(ctx, using)  # 4 Ablation, 5 D's view, 6 Style vs label, 7 Timeline & export
         index = gr.Number(visible=False)
 
         # --------------------------------------------------------------- wiring
@@ -154,6 +161,11 @@ def build_demo(ctx: AppContext) -> gr.Blocks:
         arch.input(act.preset, arch, [batch_size, lr_d, lr_g], api_visibility="private")
         demo.load(act.using, None, using, api_name="using", concurrency_limit=None)
         demo.unload(act.unload)
+        demo.load(act.restore_offer, last_run, restore_btn, api_visibility="private", concurrency_limit=None)
+        for btn in (train_btn, resume_btn):
+            btn.click(act.remember, None, last_run, api_visibility="private", concurrency_limit=None)
+        restore_btn.click(act.restore, last_run, [*run_outputs, restore_btn, last_run], api_name="restore",
+                          concurrency_limit=2)
 
         gen_btn.click(act.generate, [labels, per_label, gen_seed, same_noise], [gen_image, gen_file],
                       api_name="generate", **infer)

@@ -6,8 +6,12 @@ import argparse
 import os
 import signal
 import sys
+import threading
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
+
+if TYPE_CHECKING:
+    from .session import SessionStore
 
 CSS_PATH = Path(__file__).with_name("style.css")
 
@@ -31,21 +35,26 @@ def build_parser() -> argparse.ArgumentParser:
                    help="MNIST in torchvision's layout (else $GANCLS_DATA, a cached download, or the embedded subset)")
     p.add_argument("--checkpoint", default=os.environ.get("GANCLS_CHECKPOINT"),
                    help="the shared pretrained model: run dir or .safetensors (default: checkpoints/pretrained)")
+    p.add_argument("--runs-dir", default=os.environ.get("GANCLS_APP_RUNS"),
+                   help="where runs of visitors who left are kept for 24 h, to restore (default runs/app, env GANCLS_APP_RUNS)")
     p.add_argument("--train-concurrency", type=int, default=_env_int("GANCLS_TRAIN_CONCURRENCY", 1),
                    help="training runs at the same time; others wait in a queue (default 1, env GANCLS_TRAIN_CONCURRENCY)")
     return p
 
 
 def build_app(args: argparse.Namespace):
-    """Load the shared state and build the Blocks (gradio and torch are imported here, not at import)."""
+    """Load the shared state and build the Blocks (gradio and torch are imported here, not at import).
+
+    Returns (Blocks, AppContext).
+    """
     from .context import load_context
     from .layout import build_demo
     from .zerogpu import make_gpu_chunk, zero_gpu_available
 
     gpu_chunk = make_gpu_chunk() if zero_gpu_available() else None
     ctx = load_context(checkpoint=args.checkpoint, data_dir=args.data_dir,
-                       train_concurrency=args.train_concurrency, gpu_chunk=gpu_chunk)
-    return build_demo(ctx)
+                       train_concurrency=args.train_concurrency, gpu_chunk=gpu_chunk, runs_dir=args.runs_dir)
+    return build_demo(ctx), ctx
 
 
 def theme():
@@ -57,16 +66,33 @@ def theme():
                           font_mono=["ui-monospace", "Consolas", "monospace"])
 
 
+def stop_sessions_on_exit(store: SessionStore, wait: float = 10.0) -> None:
+    """On SIGTERM or Ctrl-C: stop every session's training, let it save, keep the checkpoints, then exit."""
+    stopping = threading.Event()
+
+    def handler(signum: int, frame: object) -> None:
+        if stopping.is_set():  # a second Ctrl-C while waiting: leave now
+            raise KeyboardInterrupt
+        stopping.set()
+        # The server keeps serving meanwhile, so each training loop sees its stop switch and saves.
+        kept = store.shutdown(wait)
+        print(f"{signal.Signals(signum).name}: stopped training, kept {kept} session run(s) in {store.keep_root}",
+              file=sys.stderr, flush=True)
+        raise KeyboardInterrupt  # Gradio closes the server on it (as on Ctrl-C); atexit removes the temp files
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """Parse flags and serve the app; a bad flag, data dir or checkpoint exits with one line."""
     args = build_parser().parse_args(argv)
     try:
-        demo = build_app(args)
+        demo, ctx = build_app(args)
     except ValueError as e:  # DataError, CheckpointError, ConfigError: the user's input, not a bug
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)
-    # SIGTERM (a Space or a service manager stopping us) closes like Ctrl-C, so temp files are removed.
-    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    stop_sessions_on_exit(ctx.store)
     demo.queue(max_size=64)
     demo.launch(server_name=args.host, server_port=args.port, share=args.share, theme=theme(),
                 css=CSS_PATH.read_text(), footer_links=["api", "gradio"])

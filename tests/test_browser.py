@@ -103,3 +103,38 @@ def test_probe_a_drawing(page) -> None:
     page.wait_for_selector("#real-label:has-text('Your drawing')")
     page.wait_for_selector("#probe-score:has-text('D(image, 3)')")
     shot(page, "5-probe-drawing")
+
+
+def test_teaching_tabs(page) -> None:
+    # Ablation: a 2 s-per-arm run of the tiny preset, live, then the comparison.
+    page.get_by_role("tab", name="4 · Ablation").click()
+    page.get_by_label("Time per objective (s)").fill("2")
+    page.locator("#abl-arch input").fill("small")
+    page.keyboard.press("Enter")
+    page.click("#abl-start")
+    page.wait_for_selector("#abl-status .gc-done", timeout=90_000)
+    page.wait_for_selector("#abl-table table")
+    assert "gan-cls" in page.inner_text("#abl-table") and "plain" in page.inner_text("#abl-table")
+    page.wait_for_selector("#abl-heat-b img")
+    assert "What this run shows" in page.inner_text("#abl-verdict")
+    shot(page, "6-ablation")
+
+    # D's view: opening the tab draws the heat map; a click on a cell shows its digits.
+    page.get_by_role("tab", name="5 · D's view").click()
+    heat = page.wait_for_selector("#dview-heat img")
+    page.wait_for_function("() => document.querySelector('#dview-heat img').naturalWidth > 0")
+    natural = page.evaluate("() => document.querySelector('#dview-heat img').naturalWidth")
+    box = heat.bounding_box()
+    s = box["width"] / natural  # the map is shown no larger than its natural size
+    heat.click(position={"x": (44 + 24 + 8 * 44 + 22) * s, "y": (44 + 3 * 44 + 22) * s})  # row 3, column 8
+    page.wait_for_selector("#cell-text:has-text('D told the label is')")
+    assert "Real 3s, D told the label is 8" in page.inner_text("#cell-text")
+    page.wait_for_selector("#cell-gallery img")
+    assert "D as a classifier" in page.inner_text("#dview-text")
+    shot(page, "7-dview")
+
+    # Style vs label: the grid, one row per noise vector.
+    page.get_by_role("tab", name="6 · Style vs label").click()
+    page.click("#style-btn")
+    page.wait_for_selector("#style-grid img")
+    shot(page, "8-style")
