@@ -9,70 +9,48 @@ Needs playwright and a Chromium (Debian's /usr/bin/chromium by default; nothing 
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
-from .screenshots import ARGS, ROOT, _free_port, _serve
+from .screenshots import app_page, parser, train
 
 
 def main() -> None:
     """Start the app, run the teaching tabs in a browser, save the screenshots."""
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--data-dir", default=None)
-    p.add_argument("--checkpoint", default=None)
+    p = parser(__doc__)
     p.add_argument("--train-seconds", type=int, default=60, help="Train-tab budget before D's view and style (0: skip)")
     p.add_argument("--ablation-seconds", type=int, default=60, help="ablation budget per objective")
-    p.add_argument("--out", default=str(ROOT / "docs" / "screenshots"))
-    p.add_argument("--chromium", default="/usr/bin/chromium")
     a = p.parse_args()
     out = Path(a.out)
-    out.mkdir(parents=True, exist_ok=True)
+    with app_page(a) as page:
+        if a.train_seconds:
+            train(page, a.train_seconds)
 
-    from playwright.sync_api import sync_playwright
+        page.get_by_role("tab", name="4 · Ablation").click()
+        page.get_by_label("Time per objective (s)").fill(str(a.ablation_seconds))
+        page.click("#abl-start")
+        page.wait_for_selector("#abl-status .gc-done", timeout=(2 * a.ablation_seconds + 240) * 1000)
+        page.wait_for_timeout(1500)  # let the plots finish their transition
+        page.screenshot(path=str(out / "ablation.png"), full_page=True)
+        print(page.inner_text("#abl-status"))
+        print(page.inner_text("#abl-table"))
+        print(page.inner_text("#abl-verdict"))
 
-    port = _free_port()
-    proc = _serve(a, port)
-    try:
-        with sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=a.chromium, args=ARGS)
-            page = browser.new_page(viewport={"width": 1280, "height": 900})
-            page.goto(f"http://127.0.0.1:{port}/")
-            page.wait_for_selector("#train-btn")
-            if a.train_seconds:
-                page.get_by_label("Time budget (s)").fill(str(a.train_seconds))
-                page.click("#train-btn")
-                page.wait_for_selector("#status .gc-done", timeout=(a.train_seconds + 120) * 1000)
+        page.get_by_role("tab", name="5 · D's view").click()
+        page.wait_for_selector("#dview-heat img")
+        page.click("#cell-btn")  # the default cell: real 4s told "9"
+        page.wait_for_selector("#cell-gallery img")
+        page.wait_for_timeout(800)
+        page.screenshot(path=str(out / "dview.png"), full_page=True)
+        print(page.inner_text("#dview-text"))
 
-            page.get_by_role("tab", name="4 · Ablation").click()
-            page.get_by_label("Time per objective (s)").fill(str(a.ablation_seconds))
-            page.click("#abl-start")
-            page.wait_for_selector("#abl-status .gc-done", timeout=(2 * a.ablation_seconds + 240) * 1000)
-            page.wait_for_timeout(1500)  # let the plots finish their transition
-            page.screenshot(path=str(out / "ablation.png"), full_page=True)
-            print(page.inner_text("#abl-status"))
-            print(page.inner_text("#abl-table"))
-            print(page.inner_text("#abl-verdict"))
-
-            page.get_by_role("tab", name="5 · D's view").click()
-            page.wait_for_selector("#dview-heat img")
-            page.click("#cell-btn")  # the default cell: real 4s told "9"
-            page.wait_for_selector("#cell-gallery img")
-            page.wait_for_timeout(800)
-            page.screenshot(path=str(out / "dview.png"), full_page=True)
-            print(page.inner_text("#dview-text"))
-
-            page.get_by_role("tab", name="6 · Style vs label").click()
-            page.click("#style-btn")
-            page.click("#lab-btn")
-            page.click("#noise-btn")
-            for sel in ("#style-grid img", "#lab-strip img", "#noise-strip img"):
-                page.wait_for_selector(sel)
-            page.wait_for_timeout(800)
-            page.screenshot(path=str(out / "style.png"), full_page=True)
-            browser.close()
-    finally:
-        proc.terminate()
-        proc.wait(10)
+        page.get_by_role("tab", name="6 · Style vs label").click()
+        page.click("#style-btn")
+        page.click("#lab-btn")
+        page.click("#noise-btn")
+        for sel in ("#style-grid img", "#lab-strip img", "#noise-strip img"):
+            page.wait_for_selector(sel)
+        page.wait_for_timeout(800)
+        page.screenshot(path=str(out / "style.png"), full_page=True)
     print(f"wrote {', '.join(str(out / n) for n in ('ablation.png', 'dview.png', 'style.png'))}")
 
 
