@@ -248,7 +248,7 @@ class Trainer:
         yield Started(self.step_count, total, describe_device(self.device), self.data_description, self.resumed)
         if self._good_state is None:
             self._snapshot()
-        if not self.samples_history or self.samples_history[-1][0] != self.step_count:
+        if self._grid_is_stale():
             yield self.samples()
         try:
             while True:
@@ -290,7 +290,8 @@ class Trainer:
                 message = (f"training diverged (a loss or weight became NaN or Inf) near step {bad_step}; "
                            f"the model was put back to its last good state, step {self._good_step}")
             else:
-                yield self.samples()
+                if self._grid_is_stale():
+                    yield self.samples()
                 self.train_seconds += time.perf_counter() - t_start
                 t_start = time.perf_counter()  # counted: only the save's own time is added below
                 saved = self.save()
@@ -330,6 +331,9 @@ class Trainer:
         self.last_metrics = m.to_dict()
         self.history.append(self.last_metrics)
         return m
+
+    def _grid_is_stale(self) -> bool:
+        return not self.samples_history or self.samples_history[-1][0] != self.step_count
 
     def samples(self) -> Samples:
         """The fixed-noise grid now: same noise every time, one row per label."""
