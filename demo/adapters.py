@@ -124,7 +124,8 @@ class Actions:
         # Training happens inside `next()` on this generator's thread; between UI updates the loop
         # only records events, so the trainer runs almost undisturbed.
         session.run_dir.mkdir(parents=True, exist_ok=True)
-        view = LiveView(trainer, max_seconds, session.run_dir / "live_grid.png", every=self.update_every)
+        view = LiveView(trainer, max_seconds, session.run_dir / "live_grid.png", every=self.update_every,
+                        judge=self.ctx.judge())
         try:
             with closing(self._events(session, trainer, max_seconds)) as events:
                 for event in events:

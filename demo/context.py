@@ -21,6 +21,7 @@ from gancls.cli import PRETRAINED
 from gancls.config import model_preset
 from gancls.data import DataError, MnistData, load_embedded, load_mnist
 from gancls.device import describe_device, resolve_device
+from gancls.judge import JudgeError, load_judge
 from gancls.models import GANCLS
 
 from .session import Session, SessionStore
@@ -46,6 +47,8 @@ class AppContext:
     gpu_chunk: Callable | None = None  # ZeroGPU chunk runner (see zerogpu.py), else None
     browser_secret: str | None = None  # encrypts the run id kept in the browser; stable across restarts
     _embedded: MnistData | None = field(default=None, repr=False)
+    _judge: Any = field(default=None, repr=False)
+    judge_error: str | None = None  # why the judge could not be loaded (its figures are then left out)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     # ------------------------------------------------------------------ data
@@ -67,6 +70,16 @@ class AppContext:
             if self._embedded is None:
                 self._embedded = load_embedded()
             return self._embedded
+
+    def judge(self) -> Any:
+        """The shared judge classifier, loaded on first use (None if it is missing)."""
+        with self._lock:
+            if self._judge is None and self.judge_error is None:
+                try:
+                    self._judge = load_judge()
+                except JudgeError as err:
+                    self.judge_error = str(err)
+            return self._judge
 
     # ---------------------------------------------------------------- device
     def device_choices(self) -> list[str]:

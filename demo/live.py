@@ -7,7 +7,9 @@ from pathlib import Path
 from typing import Any
 
 import gradio as gr
+import torch
 
+from gancls.judge import judge_predict
 from gancls.train import CheckpointSaved, Event, Finished, Metrics, Samples, Started, Trainer
 
 from .views import D_CURVES, LOSS_CURVES, curves, labelled_grid, run_stats, save_png_fast, status_html
@@ -24,8 +26,10 @@ class LiveView:
     events that arrive between updates cost a few attribute writes.
     """
 
-    def __init__(self, trainer: Trainer, budget: float | None, grid_path: Path, every: float = 0.5):
-        self.trainer, self.budget, self.every = trainer, budget, every
+    def __init__(self, trainer: Trainer, budget: float | None, grid_path: Path, every: float = 0.5,
+                 judge: Any = None):
+        self.trainer, self.budget, self.every, self.judge = trainer, budget, every, judge
+        self.grid_accuracy: float | None = None  # the judge's label accuracy on the live grid
         self.grid_path = grid_path  # the live grid is written here (Gradio copies it before we go on)
         self.started: Started | None = None
         self.samples: Samples | None = None
@@ -69,6 +73,10 @@ class LiveView:
         history = t.history
         grid: Any = gr.skip()
         if self._grid_dirty and self.samples is not None:
+            if self.judge is not None:  # ~80 digits through a small CNN: a few ms, only when sent
+                y = torch.arange(10).repeat_interleave(self.samples.cols)
+                hits = judge_predict(self.judge, self.samples.images).predictions == y
+                self.grid_accuracy = float(hits.float().mean())
             image = labelled_grid(self.samples.images, range(10), self.samples.cols, scale=2)
             grid = save_png_fast(image, self.grid_path)
             self._grid_dirty = False
@@ -79,6 +87,8 @@ class LiveView:
         t, s = self.trainer, self.started
         device, data = (s.device, s.data) if s else ("", t.data_description)
         stats = run_stats(t.last_metrics or None, t.step_count, t.total_steps, self.budget, device, data)
+        if self.grid_accuracy is not None:
+            stats["label accuracy (judge, live grid)"] = f"{100 * self.grid_accuracy:.0f} %"
         if self.finished is None:
             progress = t.last_metrics.get("progress", 0.0) if t.last_metrics else 0.0
             return status_html(state="running", message=RUNNING, progress=progress, stats=stats)

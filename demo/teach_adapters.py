@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from gancls.checkpoint import load_checkpoint
-from gancls.judge import JudgeError, judge_predict, load_judge
+from gancls.judge import judge_predict
 from gancls.models import GANCLS
 from gancls.teach import (Ablation, cell_examples, heatmap_image, history_csv, label_interpolation,
                           label_score_table, matrix_summary, noise_interpolation, style_grid, timeline_animation)
@@ -47,8 +47,6 @@ class TeachActions:
         # Per model: D's score table on the fixed digits. Weak keys: a replaced model drops its entry.
         self._tables: weakref.WeakKeyDictionary[GANCLS, np.ndarray] = weakref.WeakKeyDictionary()
         self._digits: tuple[torch.Tensor, torch.Tensor] | None = None
-        self._judge: Any = None
-        self._judge_error: str | None = None
         self._judge_accuracy: float | None = None
 
     def session(self, request: gr.Request | None) -> Session:
@@ -69,7 +67,7 @@ class TeachActions:
         with session.training():  # one run per session: Train and the ablation share the Stop switch
             ab = Ablation(self.ctx.data, [objective_a, objective_b], arch=arch, seconds=float(seconds), seed=seed,
                           device=self.ctx.train_device("auto"), evaluate=False, judge=judge, **ABLATION_EVAL)
-            ab.judge_error = self._judge_error
+            ab.judge_error = self.ctx.judge_error
             arm_views = yield from self._ablation_live(ab, session)
             if session.closed:
                 return  # the visitor left: nobody to show the evaluation to
@@ -142,14 +140,8 @@ class TeachActions:
         return "Stopping… both models are then measured as they are."
 
     def judge(self) -> Any:
-        """The shared judge classifier, loaded once (None if it is missing: its figures are then left out)."""
-        with self._lock:
-            if self._judge is None and self._judge_error is None:
-                try:
-                    self._judge = load_judge()
-                except JudgeError as err:
-                    self._judge_error = str(err)
-            return self._judge
+        """The shared judge classifier (see AppContext.judge)."""
+        return self.ctx.judge()
 
     # ------------------------------------------------------------ D's view
     def digits(self) -> tuple[torch.Tensor, torch.Tensor]:

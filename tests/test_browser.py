@@ -62,6 +62,7 @@ def test_train_live_then_stop(page) -> None:
     page.click("#stop-btn")
     page.wait_for_selector("#status .gc-done", timeout=15_000)
     assert "Stopped at step" in page.inner_text("#status")
+    assert "label accuracy (judge, live grid)" in page.inner_text("#status")  # the quality meter
     assert steps_before != page.inner_text("#status .gc-stats")
     page.wait_for_selector("#using:has-text('your model trained for')")
     page.wait_for_selector("#download-btn", state="visible", timeout=10_000)  # same update, may render later
