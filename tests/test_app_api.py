@@ -14,6 +14,8 @@ from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 from PIL import Image
 
+from gradio_helpers import wait_outputs  # tests/gradio_helpers.py (pytest puts tests/ on sys.path)
+
 from gancls.checkpoint import load_checkpoint
 
 # device, data, seconds, epochs, max_steps, arch, batch, lr_d, lr_g, seed, objective, loss
@@ -34,15 +36,6 @@ def client(app_url: str) -> Client:
 
 def png(path: str) -> np.ndarray:
     return np.array(Image.open(path))
-
-
-def wait_outputs(job, n: int, timeout: float = 60) -> list:
-    t0 = time.monotonic()
-    while len(job.outputs()) < n:
-        assert not job.done(), f"the run ended early: {job.outputs()[-1:]}"
-        assert time.monotonic() - t0 < timeout, "no live updates"
-        time.sleep(0.05)
-    return job.outputs()
 
 
 def test_app_starts_fast_and_lists_every_action(app_server: dict, client: Client) -> None:

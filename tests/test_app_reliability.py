@@ -18,6 +18,8 @@ from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 from PIL import Image
 
+from gradio_helpers import wait_outputs  # tests/gradio_helpers.py (pytest puts tests/ on sys.path)
+
 from bench.soak import TRAIN, AppProcess, expected_generate, launch, png, wait_for
 from conftest import ROOT, SHARED_DATA
 from gancls.checkpoint import load_checkpoint
@@ -36,15 +38,6 @@ def train_args(**changes: Any) -> list:
 def steps_in(using: str) -> int:
     """N from 'Using: your model trained for N steps'."""
     return int(using.split("trained for ")[1].split(" ")[0].replace(",", ""))
-
-
-def wait_outputs(job, n: int, timeout: float = 60) -> list:
-    t0 = time.monotonic()
-    while len(job.outputs()) < n:
-        assert not job.done(), f"the run ended early: {job.outputs()[-1:]}"
-        assert time.monotonic() - t0 < timeout, "no live updates"
-        time.sleep(0.05)
-    return job.outputs()
 
 
 @pytest.fixture(scope="module")
