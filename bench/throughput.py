@@ -34,7 +34,9 @@ add_repo_to_path()
 # (arch, batch size): the seed at its own batch and at 64, and the default preset.
 CONFIGS = (("seed", 10), ("seed", 64), ("fast", 64))
 TARGETS = {10: 3.0, 64: 1.5}  # gancls seed / reference, per batch size
-VARIANTS = ("engine", "fused-adam")  # the engine as it is; the same with Adam(fused=True)
+# The engine as it is (fp32, big matmuls on oneDNN); the same with torch's own fp32 matmul (MKL
+# sgemm), for the gain; and bf16 autocast (precision="bf16": different numerics, a separate row).
+VARIANTS = ("engine", "mkl", "bf16")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -44,7 +46,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--device", default="cpu", help="cpu (default) or cuda")
     p.add_argument("--threads", default="1,2", help="comma-separated torch CPU thread counts to measure (default 1,2)")
     p.add_argument("--variants", default=",".join(VARIANTS),
-                   help="gancls variants: engine (as it is) and/or fused-adam (Adam(fused=True)); default both")
+                   help="gancls variants: engine (as it is), mkl (fp32 matmuls on torch's MKL sgemm instead of oneDNN), "
+                        "bf16 (precision=bf16 autocast); default all three")
     p.add_argument("--rounds", type=int, default=3, help="measured rounds, after one gancls warm-up round (default 3)")
     p.add_argument("--seconds", type=float, default=3.0, help="timed seconds per gancls slice (default 3)")
     p.add_argument("--warmup-steps", type=int, default=5, help="untimed steps at the start of every slice (default 5)")
@@ -104,6 +107,39 @@ def analytic_macs(cfg: Any) -> dict[str, Any]:
             "reference": {"d_step": d_step, "g_step": ref_g_step, "total": d_step + ref_g_step}}
 
 
+def weight_traffic(trainer: Any) -> float:
+    """Bytes of weight-sized memory traffic per iteration (fp32), a lower bound the step cannot beat.
+
+    Adam reads parameter, gradient and both moments and writes three of them back: 28 B per
+    parameter, every parameter, every iteration. On top of that each big fc weight (everything but
+    convs and biases) is streamed by its matmuls: D's is read by the D-step forward and input-grad
+    products and the G-step forward and input-grad products, and its gradient written once (5
+    passes); G's is read by the no-grad forward, the G-step forward and input-grad products, and its
+    gradient written once (4 passes). At batch 10 this traffic, not arithmetic, sets the step time.
+    """
+    from gancls.linear import Linear
+
+    params = sum(p.numel() for p in trainer.model.parameters())
+    fc = {"D": 0, "G": 0}
+    for part in ("D", "G"):
+        fc[part] = sum(m.weight.numel() for m in getattr(trainer.model, part).modules() if isinstance(m, Linear))
+    return 28.0 * params + 4.0 * (5 * fc["D"] + 4 * fc["G"])
+
+
+def memory_gbps(mb: int = 256, seconds: float = 0.5) -> float:
+    """Bytes moved per second (read + write) by copying an fp32 tensor of `mb` MiB, with the current threads."""
+    import torch
+
+    a = torch.randn(mb * 2**20 // 4)
+    b = torch.empty_like(a)
+    b.copy_(a)
+    reps, t0 = 0, time.perf_counter()
+    while time.perf_counter() - t0 < seconds:
+        b.copy_(a)
+        reps += 1
+    return 2 * a.numel() * 4 * reps / (time.perf_counter() - t0) / 1e9
+
+
 def counted_flops(trainer: Any) -> float:
     """FLOPs per image of one real `trainer.step()`, counted by torch's FlopCounterMode (matmuls and convs)."""
     from torch.utils.flop_counter import FlopCounterMode
@@ -114,14 +150,18 @@ def counted_flops(trainer: Any) -> float:
 
 
 # ------------------------------------------------------------------- measures
-def use_fused_adam(trainer: Any) -> Any:
-    """The proposed engine change: the same Adam settings with fused=True (one kernel per step, in place)."""
-    import torch
+def make_trainer(arch: str, batch: int, variant: str, data: Any, device: str) -> Any:
+    """A Trainer for one row. Same seed everywhere, so every variant starts from the same weights and data order."""
+    from gancls.config import model_preset, train_preset
+    from gancls.linear import Linear
+    from gancls.train import Trainer
 
-    c = trainer.cfg
-    for name, params in (("opt_d", trainer.model.D.parameters()), ("opt_g", trainer.model.G.parameters())):
-        setattr(trainer, name, torch.optim.Adam(params, lr=c.lr_d if name == "opt_d" else c.lr_g,
-                                                betas=(c.beta1, c.beta2), eps=c.eps, fused=True))
+    precision = "bf16" if variant == "bf16" else "fp32"
+    trainer = Trainer(model_preset(arch), train_preset(arch, batch_size=batch, precision=precision), data, device=device)
+    if variant == "mkl":
+        for layer in trainer.model.modules():
+            if isinstance(layer, Linear):
+                layer.onednn = False
     return trainer
 
 
@@ -192,6 +232,25 @@ def profile_steps(trainer: Any, steps: int = 30) -> str:
         sort_by="self_cpu_time_total", row_limit=16, max_name_column_width=28, max_shapes_column_width=60)
 
 
+def step_floors(results: dict[str, Any], peak: dict[int, dict[str, float]], flops: dict[str, Any],
+                traffic: dict[str, float], ref_wall: dict[str, list[float]]) -> dict[str, Any]:
+    """Per fp32 seed row: measured ms per step against the arithmetic and memory floors and the reference."""
+    floors = {}
+    for name, r in results.items():
+        if r.get("arch") != "seed" or r["variant"] == "bf16" or r["threads"] not in peak:
+            continue
+        p, b = peak[r["threads"]], r["batch"]
+        compute = flops[f"seed/b{b}"]["counted_gflop"] * b / p["onednn_wall"] * 1e3
+        memory = traffic["seed"] / (p["copy_gbps"] * 1e9) * 1e3
+        ref = ref_wall.get(f"b{b}/TF default")
+        ref_ms = b / median(ref) * 1e3 if ref else None
+        floors[name] = {"threads": r["threads"], "ms_per_step": b / r["images_per_s"]["median"] * 1e3,
+                        "compute_floor_ms": compute, "memory_floor_ms": memory, "reference_ms_per_step": ref_ms,
+                        "max_ratio_overlapped": ref_ms / max(compute, memory) if ref_ms else None,
+                        "max_ratio_serial": ref_ms / (compute + memory) if ref_ms else None}
+    return floors
+
+
 # ----------------------------------------------------------------------- main
 def _summary(values: list[float]) -> dict[str, Any]:
     return {"median": median(values), "min": min(values), "max": max(values), "rounds": values}
@@ -202,9 +261,8 @@ def main(argv: list[str] | None = None) -> int:
     a = parse_args(argv)
     import torch
 
-    from gancls.config import model_preset, train_preset
+    from gancls.config import model_preset
     from gancls.data import load_mnist
-    from gancls.train import Trainer
 
     info = machine_info()
     threads = [int(t) for t in a.threads.split(",") if t.strip()]
@@ -224,14 +282,12 @@ def main(argv: list[str] | None = None) -> int:
         except ReferenceError as err:
             print(f"error: {err}", file=sys.stderr)
             return 2
+    from gancls.device import keep_freed_memory
+
+    keep_freed_memory()  # as `gancls train` does
     try:
         data = load_mnist(a.data_dir, allow_download=False)
-        trainers = {}
-        for arch, b in CONFIGS:
-            for v in variants:
-                # Same seed, so every variant starts from the same weights and data order.
-                tr = Trainer(model_preset(arch), train_preset(arch, batch_size=b), data, device=a.device)
-                trainers[(arch, b, v)] = use_fused_adam(tr) if v == "fused-adam" else tr
+        trainers = {(arch, b, v): make_trainer(arch, b, v, data, a.device) for arch, b in CONFIGS for v in variants}
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
@@ -245,6 +301,7 @@ def main(argv: list[str] | None = None) -> int:
         flops[f"{arch}/b{b}"] = {"analytic_gflop": 2 * analytic_macs(model_preset(arch))["gancls"]["total"] / 1e9,
                                  "counted_gflop": counted_flops(trainers[(arch, b, variants[0])]) / 1e9}
     ref_gflop = 2 * analytic_macs(model_preset("seed"))["reference"]["total"] / 1e9
+    traffic = {arch: weight_traffic(trainers[(arch, b, variants[0])]) for arch, b in CONFIGS}
 
     wall: dict[str, list[float]] = {}  # "seed/b10/engine/t1" -> images/s per round
     per_cpu: dict[str, list[float]] = {}
@@ -295,7 +352,7 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 for t in threads:
                     torch.set_num_threads(t)
-                    mm[t].append(matmul_gflops(a.matmul_size))
+                    mm[t].append({**matmul_gflops(a.matmul_size), "copy_gbps": memory_gbps()})
     info["load_average_at_end"] = load_average()
 
     # ------------------------------------------------------------- summary
@@ -337,7 +394,8 @@ def main(argv: list[str] | None = None) -> int:
            "load_average_per_round": loads, "results": results, "reference_runs": ref_runs,
            "flop_per_image": flops, "reference_gflop_per_image_analytic": ref_gflop,
            "seed_macs_per_image": analytic_macs(model_preset("seed")),
-           "matmul_gflop_per_s": {f"t{t}": v for t, v in peak.items()}, "matmul_size": a.matmul_size}
+           "matmul_gflop_per_s": {f"t{t}": v for t, v in peak.items()}, "matmul_size": a.matmul_size,
+           "weight_traffic_bytes_per_step": traffic}
     print()
     print("\n".join(header_lines(info)))
     print(f"load per round (1/5/15 min): {loads}")
@@ -353,7 +411,7 @@ def main(argv: list[str] | None = None) -> int:
                        + [["reference TF graph, seed", ref_gflop, None]]))
     if peak:
         print()
-        seed_rows = [r for r in results.values() if r.get("arch") == "seed"]
+        seed_rows = [r for r in results.values() if r.get("arch") == "seed" and r["variant"] != "bf16"]
         table = []
         for t, p in peak.items():
             best = max(seed_rows, key=lambda r: r["gflop_per_cpu_s"] if r["threads"] == t else -1, default=None)
@@ -363,6 +421,17 @@ def main(argv: list[str] | None = None) -> int:
         print(format_table(["thr", f"mm {a.matmul_size}² GFLOP/s", "per CPU-s", "oneDNN GFLOP/s", "per CPU-s",
                             "best gancls seed GFLOP/s", "per CPU-s", "share of oneDNN (CPU-s)"], table))
         print("(mm = torch.mm, MKL sgemm; oneDNN = the same product through torch's mkldnn_linear)")
+        print()
+        out["floors"] = floors = step_floors(results, peak, flops, traffic, ref_wall)
+        print(format_table(["seed", "thr", "ms/step", "arith. floor ms", "memory floor ms", "ref ms/step",
+                            "max ÷ ref (overlap)", "(no overlap)"],
+                           [[k, f["threads"], f["ms_per_step"], f["compute_floor_ms"], f["memory_floor_ms"],
+                             f["reference_ms_per_step"], f["max_ratio_overlapped"], f["max_ratio_serial"]]
+                            for k, f in floors.items()]))
+        print("(arith. floor: FLOPs per step at oneDNN's n² peak; memory floor: weight traffic per step "
+              f"({traffic['seed'] / 1e6:.0f} MB for seed: Adam's 28 B/param plus the fc weights' matmul passes) "
+              "at the fp32 copy bandwidth; max ÷ ref: the reference's step time over the larger floor "
+              "(perfect overlap) or over their sum)")
 
     if a.profile:
         out["profiles"] = {}

@@ -44,6 +44,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--device", default="cpu", help="cpu (default) or cuda")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch's default)")
     p.add_argument("--seed", type=int, default=0, help="training seed")
+    p.add_argument("--precision", default=None, help="fp32 or bf16 (default: the preset's)")
     p.add_argument("--eval-every", type=int, default=100, help="steps between evaluations (default 100)")
     p.add_argument("--max-seconds", type=float, default=360.0,
                    help="training seconds (clock paused for evaluations) before giving up (default 360)")
@@ -88,15 +89,18 @@ def main(argv: list[str] | None = None) -> int:
     from gancls.judge import load_judge
     from gancls.train import Finished, Metrics, Trainer
 
+    from gancls.device import keep_freed_memory
+
     if a.threads:
         torch.set_num_threads(a.threads)
+    keep_freed_memory()  # as `gancls train` does
     info = machine_info()
     info["threads"] = torch.get_num_threads()
     try:
         data = load_mnist(a.data_dir, allow_download=False)
         judge = load_judge()
         # No epoch or time limit of the engine's own: this bench decides when to stop.
-        cfg = train_preset(a.arch, seed=a.seed, autosave_seconds=0)
+        cfg = train_preset(a.arch, seed=a.seed, autosave_seconds=0, precision=a.precision)
         cfg = type(cfg).from_dict({**cfg.to_dict(), "epochs": None})
         trainer = Trainer(model_preset(a.arch), cfg, data, device=a.device)
     except ValueError as err:

@@ -12,7 +12,6 @@ import html
 import json
 import inspect
 import math
-import time
 from contextlib import closing
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -118,11 +117,11 @@ class Actions:
     def _events(self, session: Session, trainer: Trainer, max_seconds: float | None) -> Iterator[Event]:
         if self.ctx.gpu_chunk is not None:
             return chunked_run(self.ctx.gpu_chunk, trainer, session.stop, max_seconds)
-        return trainer.run(session.stop, max_seconds=max_seconds)
+        return self.ctx.stream(lambda: trainer.run(session.stop, max_seconds=max_seconds))
 
     def _run(self, session: Session, trainer: Trainer, max_seconds: float | None, note: str = "") -> Iterator[tuple]:
-        # Training happens inside `next()` on this generator's thread; between UI updates the loop
-        # only records events, so the trainer runs almost undisturbed.
+        # Training runs on a training thread (compute.py) and does not wait for this loop, which
+        # only records events and builds an update when one is due.
         session.run_dir.mkdir(parents=True, exist_ok=True)
         view = LiveView(trainer, max_seconds, session.run_dir / "live_grid.png", every=self.update_every,
                         judge=self.ctx.judge())
@@ -130,9 +129,7 @@ class Actions:
             with closing(self._events(session, trainer, max_seconds)) as events:
                 for event in events:
                     if view.feed(event) and view.finished is None:
-                        t = time.perf_counter()
                         yield (*view.values(), self.ctx.using(session), gr.skip(), note)
-                        view.ui_seconds += time.perf_counter() - t
         finally:  # also when the visitor leaves mid-run: what was trained is kept
             session.adopt(trainer, view.saved)
         return view

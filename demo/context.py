@@ -24,6 +24,7 @@ from gancls.device import describe_device, resolve_device
 from gancls.judge import JudgeError, load_judge
 from gancls.models import GANCLS
 
+from .compute import ComputeThreads
 from .session import Session, SessionStore
 from .views import start_curves, status_html, using_text
 
@@ -44,6 +45,7 @@ class AppContext:
     gallery: list[tuple[np.ndarray, int, int]]  # (digit uint8 [28, 28], label, test-set index)
     store: SessionStore
     train_concurrency: int = 1
+    compute: ComputeThreads | None = None  # where training runs (see compute.py); None: in the handler's thread
     gpu_chunk: Callable | None = None  # ZeroGPU chunk runner (see zerogpu.py), else None
     browser_secret: str | None = None  # encrypts the run id kept in the browser; stable across restarts
     _embedded: MnistData | None = field(default=None, repr=False)
@@ -98,7 +100,8 @@ class AppContext:
         """What 'auto' picks, in words."""
         if self.gpu_chunk is not None:
             return "auto → ZeroGPU (a shared GPU, borrowed in short chunks)"
-        return f"auto → {describe_device(resolve_device('auto'))}"
+        threads = self.compute.threads if self.compute is not None else None
+        return f"auto → {describe_device(resolve_device('auto'), threads)}"
 
     def train_device(self, choice: str) -> torch.device:
         """The device a new trainer is built on (CPU under ZeroGPU: chunks move it to the GPU)."""
@@ -109,6 +112,14 @@ class AppContext:
         loss, d = start_curves(self.pretrained_history)
         extra = " Until then the plots show how the pretrained model trained." if self.pretrained_history else ""
         return status_html(state="idle", message=READY + extra), loss, d
+
+    def stream(self, make: Callable[[], Any]) -> Any:
+        """Iterate the generator `make()` (a training run) on a training thread; see ComputeThreads.stream."""
+        return self.compute.stream(make) if self.compute is not None else make()
+
+    def call(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """fn(*args) on a training thread, for heavy work that should use all the cores."""
+        return self.compute.call(fn, *args) if self.compute is not None else fn(*args)
 
     # ----------------------------------------------------------------- model
     def model_for(self, session: Session) -> GANCLS:
@@ -186,13 +197,19 @@ def browser_secret(runs_dir: Path) -> str:
 
 def load_context(*, checkpoint: str | None = None, data_dir: str | None = None, train_concurrency: int = 1,
                  work_dir: str | None = None, gpu_chunk: Callable | None = None,
-                 runs_dir: str | os.PathLike | None = None) -> AppContext:
+                 runs_dir: str | os.PathLike | None = None, train_threads: int | None = None) -> AppContext:
     """Load the shared model and data and make the session store (call once, when building the app).
 
     `runs_dir` keeps the checkpoints of visitors who left (24 h); default `runs/app` beside the code.
+    `train_threads`: torch CPU threads per training run (default: torch's default split between the
+    `train_concurrency` runs); every other thread of the process gets one (see compute.py).
     """
     if train_concurrency < 1:
         raise ValueError(f"train concurrency must be at least 1 (got {train_concurrency})")
+    if train_threads is not None and train_threads < 1:
+        raise ValueError(f"train threads must be at least 1 (got {train_threads})")
+    # First, before any other torch work here, so no other thread keeps a pool of OpenMP workers.
+    compute = ComputeThreads(train_threads or max(1, torch.get_num_threads() // train_concurrency), train_concurrency)
     model, note, history = load_pretrained(checkpoint)
     data = startup_data(data_dir)
     if work_dir:
@@ -210,5 +227,5 @@ def load_context(*, checkpoint: str | None = None, data_dir: str | None = None, 
     store = SessionStore(root, keep_root=keep)
     store.prune(now=time.time())
     return AppContext(pretrained=model, pretrained_note=note, pretrained_history=history, data=data,
-                      gallery=gallery_digits(data), store=store, train_concurrency=train_concurrency,
+                      gallery=gallery_digits(data), store=store, train_concurrency=train_concurrency, compute=compute,
                       gpu_chunk=gpu_chunk, browser_secret=secret)

@@ -38,8 +38,6 @@ class LiveView:
         self._grid_dirty = False
         self._next = 0.0
         self.updates = 0
-        self.t0 = time.perf_counter()
-        self.ui_seconds = 0.0  # building updates + waiting for Gradio to send them: time not spent training
 
     def feed(self, event: Event) -> bool:
         """Record one event; True if the UI should be updated now."""
@@ -61,10 +59,6 @@ class LiveView:
             self._next = now + self.every
             return True
         return False
-
-    def ui_share(self) -> float:
-        """The fraction of this run's wall time spent on live updates rather than training."""
-        return self.ui_seconds / max(time.perf_counter() - self.t0, 1e-9)
 
     def values(self) -> tuple[str, Any, Any, Any]:
         """(status HTML, loss curves, D-output curves, grid image or gr.skip())."""
@@ -93,7 +87,6 @@ class LiveView:
             progress = t.last_metrics.get("progress", 0.0) if t.last_metrics else 0.0
             return status_html(state="running", message=RUNNING, progress=progress, stats=stats)
         f = self.finished
-        stats["live-view cost"] = f"{100 * self.ui_share():.1f} %"
         if f.reason == "diverged":
             return status_html(state="error", message=f"{f.message}. Try lower learning rates.", stats=stats)
         stopped = f.reason == "stopped"

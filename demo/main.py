@@ -37,6 +37,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the shared pretrained model: run dir or .safetensors (default: checkpoints/pretrained)")
     p.add_argument("--runs-dir", default=os.environ.get("GANCLS_APP_RUNS"),
                    help="where runs of visitors who left are kept for 24 h, to restore (default runs/app, env GANCLS_APP_RUNS)")
+    p.add_argument("--train-threads", type=int, default=_env_int("GANCLS_TRAIN_THREADS", 0),
+                   help="torch CPU threads per training run (default 0: all cores, split between concurrent runs; "
+                        "env GANCLS_TRAIN_THREADS); the rest of the app uses one")
     p.add_argument("--train-concurrency", type=int, default=_env_int("GANCLS_TRAIN_CONCURRENCY", 1),
                    help="training runs at the same time; others wait in a queue (default 1, env GANCLS_TRAIN_CONCURRENCY)")
     return p
@@ -53,7 +56,8 @@ def build_app(args: argparse.Namespace):
 
     gpu_chunk = make_gpu_chunk() if zero_gpu_available() else None
     ctx = load_context(checkpoint=args.checkpoint, data_dir=args.data_dir,
-                       train_concurrency=args.train_concurrency, gpu_chunk=gpu_chunk, runs_dir=args.runs_dir)
+                       train_concurrency=args.train_concurrency, gpu_chunk=gpu_chunk, runs_dir=args.runs_dir,
+                       train_threads=args.train_threads or None)
     return build_demo(ctx), ctx
 
 

@@ -11,6 +11,7 @@ import shutil
 import threading
 import time
 import weakref
+from contextlib import closing
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -76,7 +77,7 @@ class TeachActions:
                 yield self._ablation_status(ab, f"Training done. Measuring {arm} ({n + 1} of {len(arms)}): its "
                                                 "samples, and D on real test digits with right and wrong labels…",
                                             progress=1.0), *[gr.skip()] * 10
-                ab.results[arm] = ab.evaluate_arm(arm)
+                ab.results[arm] = self.ctx.call(ab.evaluate_arm, arm)
         stopped = any(r == "stopped" for r in ab.finish_reason.values())
         heat = [heatmap_image(np.asarray(ab.results[arm]["match_matrix"]), title=f"{arm}: mean D score",
                               cell=36) for arm in arms]
@@ -87,7 +88,8 @@ class TeachActions:
 
     def _ablation_live(self, ab: Ablation, session: Session) -> Iterator[tuple]:
         """Stream both arms' curves and grids; returns the last (heading, curves, grid) of each arm."""
-        # Training happens inside next(); the UI gets at most one update per `update_every` seconds.
+        # Both arms train on a training thread (compute.py); the UI gets at most one update per
+        # `update_every` seconds.
         arms = ab.objectives
         grids: dict[str, Samples | None] = {arm: None for arm in arms}
         dirty = {arm: False for arm in arms}
@@ -98,25 +100,26 @@ class TeachActions:
         next_update = time.monotonic() + self.update_every
         finished: set[str] = set()
         shown: dict[str, Any] = {arm: None for arm in arms}  # the grid file each arm shows now
-        for arm, event in ab.run(session.stop):
-            if isinstance(event, Samples):
-                grids[arm], dirty[arm] = event, True
-            elif isinstance(event, Finished):
-                finished.add(arm)
-            if time.monotonic() < next_update and len(finished) < len(arms):
-                continue
-            out: list[Any] = [self._ablation_status(ab, "Training, taking turns in short slices (Stop keeps what "
-                                                        "both have learned and compares them).")]
-            for k, name in enumerate(arms):
-                grid: Any = gr.skip()
-                if dirty[name] and grids[name] is not None:
-                    s = grids[name]
-                    image = labelled_grid(s.images, range(10), s.cols, scale=2)
-                    grid = shown[name] = save_png_fast(image, session.run_dir / f"ablation_{k}.png")
-                    dirty[name] = False
-                out += [gr.skip(), curves(ab.trainers[name].history, D_CURVES), grid]
-            yield (*out, gr.skip(), gr.skip(), gr.skip(), gr.skip())
-            next_update = time.monotonic() + self.update_every
+        with closing(self.ctx.stream(lambda: ab.run(session.stop))) as events:
+            for arm, event in events:
+                if isinstance(event, Samples):
+                    grids[arm], dirty[arm] = event, True
+                elif isinstance(event, Finished):
+                    finished.add(arm)
+                if time.monotonic() < next_update and len(finished) < len(arms):
+                    continue
+                out: list[Any] = [self._ablation_status(ab, "Training, taking turns in short slices (Stop keeps what "
+                                                            "both have learned and compares them).")]
+                for k, name in enumerate(arms):
+                    grid: Any = gr.skip()
+                    if dirty[name] and grids[name] is not None:
+                        s = grids[name]
+                        image = labelled_grid(s.images, range(10), s.cols, scale=2)
+                        grid = shown[name] = save_png_fast(image, session.run_dir / f"ablation_{k}.png")
+                        dirty[name] = False
+                    out += [gr.skip(), curves(ab.trainers[name].history, D_CURVES), grid]
+                yield (*out, gr.skip(), gr.skip(), gr.skip(), gr.skip())
+                next_update = time.monotonic() + self.update_every
         # The final update repeats these, so an API caller's last result holds everything.
         return [v for k, arm in enumerate(arms) for v in (heads[k], curves(ab.trainers[arm].history, D_CURVES),
                                                           shown[arm])]

@@ -10,6 +10,7 @@ from typing import Any
 ARCHES = ("seed", "fast", "small")
 OBJECTIVES = ("gan-cls", "plain", "seed")
 LOSSES = ("lsgan", "bce")
+PRECISIONS = ("fp32", "bf16")
 
 
 class ConfigError(ValueError):
@@ -72,6 +73,7 @@ class TrainConfig:
     sample_seconds: float = 1.0  # fixed-noise grid at most this often (0 = every metrics event)
     sample_cols: int = 8  # fixed-noise grid columns (one row per label)
     autosave_seconds: float = 60.0  # 0 = only at the end
+    precision: str = "fp32"  # fp32 | bf16 (autocast: matmuls and convs in bfloat16, weights and Adam in fp32)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -133,6 +135,8 @@ def validate_train(cfg: TrainConfig) -> TrainConfig:
         raise ConfigError(f"objective must be one of {', '.join(OBJECTIVES)} (got {cfg.objective!r})")
     if cfg.loss not in LOSSES:
         raise ConfigError(f"loss must be one of {', '.join(LOSSES)} (got {cfg.loss!r})")
+    if cfg.precision not in PRECISIONS:
+        raise ConfigError(f"precision must be one of {', '.join(PRECISIONS)} (got {cfg.precision!r})")
     _positive("batch size", cfg.batch_size, integer=True, upper=8192)
     _positive("D learning rate", cfg.lr_d, integer=False, upper=1.0)
     _positive("G learning rate", cfg.lr_g, integer=False, upper=1.0)
@@ -168,6 +172,6 @@ def _from_dict(cls: type, d: dict[str, Any]) -> Any:
 
 
 __all__ = [
-    "ARCHES", "OBJECTIVES", "LOSSES", "ConfigError", "ModelConfig", "TrainConfig",
+    "ARCHES", "OBJECTIVES", "LOSSES", "PRECISIONS", "ConfigError", "ModelConfig", "TrainConfig",
     "MODEL_PRESETS", "TRAIN_PRESETS", "model_preset", "train_preset", "validate_model", "validate_train",
 ]

@@ -1,6 +1,10 @@
-"""Pick the device to train on, once, and describe it for people."""
+"""Pick the device to train on, once, describe it for people, and tune the CPU allocator for training."""
 
 from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import sys
 
 import torch
 
@@ -26,10 +30,53 @@ def resolve_device(name: str | torch.device = "auto") -> torch.device:
     return torch.device(name)
 
 
-def describe_device(device: torch.device) -> str:
-    """e.g. 'CPU (2 threads)' or 'GPU: NVIDIA H200'."""
+def describe_device(device: torch.device, threads: int | None = None) -> str:
+    """e.g. 'CPU (2 threads)' or 'GPU: NVIDIA H200'; `threads` defaults to this thread's torch threads."""
     if device.type == "cuda":
         return f"GPU: {torch.cuda.get_device_name(device)}"
     if device.type == "mps":
         return "GPU: Apple MPS"
-    return f"CPU ({torch.get_num_threads()} threads)"
+    threads = threads or torch.get_num_threads()
+    return f"CPU ({threads} thread{'s' if threads != 1 else ''})"
+
+
+# glibc mallopt parameters (malloc.h)
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
+_MiB = 1 << 20
+
+
+def keep_freed_memory() -> bool:
+    """Make glibc keep freed blocks up to 32 MiB in the heap instead of unmapping them (process-wide).
+
+    A CPU training step frees and re-allocates the same tensors every step (the seed's fc weight
+    gradients are 25 MiB each). By default glibc serves those with fresh mmaps or trims the heap
+    after they are freed, so each step page-faults the memory in again: 2,200 faults and about
+    15 % of a seed step at batch 10 on the 2-core machine (`bench/throughput.py` shows the gain).
+    Memory freed by one step is reused by the next, so a training process's peak memory does not
+    change; its heap just keeps up to 128 MiB of free space. A server with many threads keeps more
+    (each thread's malloc arena may: +180 MB in tests/test_soak.py), so the CLI and the benchmarks
+    call this and the app does not. Returns False where there is no glibc (macOS, Windows, musl).
+    """
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):
+        return False
+    # 32 MiB is glibc's upper bound for the mmap threshold. Setting either turns off glibc's own
+    # (too timid) adjustment of both; 128 MiB was the smallest trim threshold that kept the seed at
+    # batch 10 and 64 free of page faults (bench/throughput.py measures with it).
+    return all(mallopt(param, value) == 1 for param, value in ((_M_MMAP_THRESHOLD, 32 * _MiB),
+                                                              (_M_TRIM_THRESHOLD, 128 * _MiB)))
+
+
+def fast_bf16(device: torch.device) -> bool:
+    """True where bfloat16 matmuls and convs run natively: recent NVIDIA GPUs, Apple MPS, and x86
+    CPUs with AVX-512 BF16 or AMX (elsewhere oneDNN emulates them, slower than fp32)."""
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported(including_emulation=False)
+    if device.type == "mps":
+        return True
+    checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")  # private, hence the getattr
+    return torch.backends.mkldnn.is_available() and any(getattr(torch.cpu, c, lambda: False)() for c in checks)

@@ -23,6 +23,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .config import ModelConfig, TrainConfig
+from .linear import Linear
 
 
 class ShiftBatchNorm(nn.Module):
@@ -46,9 +47,9 @@ class Generator(nn.Module):
         super().__init__()
         self.cfg = cfg
         k, stats = cfg.num_classes, cfg.batch_stats_always
-        self.fc1 = nn.Linear(k + cfg.noise_dim, cfg.g_fc)
+        self.fc1 = Linear(k + cfg.noise_dim, cfg.g_fc)
         self.bn1 = ShiftBatchNorm(cfg.g_fc, 1, stats)
-        self.fc2 = nn.Linear(cfg.g_fc, 7 * 7 * cfg.g_ch)
+        self.fc2 = Linear(cfg.g_fc, 7 * 7 * cfg.g_ch)
         self.bn2 = ShiftBatchNorm(7 * 7 * cfg.g_ch, 1, stats)
         self.up1 = nn.ConvTranspose2d(cfg.g_ch, cfg.g_deconv, 4, stride=2, padding=1)
         self.bn3 = ShiftBatchNorm(cfg.g_deconv, 2, stats)
@@ -71,7 +72,7 @@ class Generator(nn.Module):
         # fixed permutation of fc2's (randomly initialised) outputs.
         h = h.view(-1, self.cfg.g_ch, 7, 7)  # [B, g_ch, 7, 7]
         h = F.relu(self.bn3(self.up1(h)))  # [B, g_deconv, 14, 14]
-        return torch.sigmoid(self.up2(h))  # [B, 1, 28, 28]
+        return torch.sigmoid(self.up2(h).float())  # [B, 1, 28, 28]; fp32 under bf16 autocast too
 
 
 class Discriminator(nn.Module):
@@ -80,11 +81,11 @@ class Discriminator(nn.Module):
     def __init__(self, cfg: ModelConfig):
         super().__init__()
         self.cfg = cfg
-        self.label_map = nn.Linear(cfg.num_classes, 28 * 28)
+        self.label_map = Linear(cfg.num_classes, 28 * 28)
         self.conv1 = nn.Conv2d(2, cfg.d_conv1, 4, stride=2, padding=1)
         self.conv2 = nn.Conv2d(cfg.d_conv1, cfg.d_conv2, 4, stride=2, padding=1)
-        self.fc = nn.Linear(7 * 7 * cfg.d_conv2, cfg.d_fc)
-        self.out = nn.Linear(cfg.d_fc, 1)
+        self.fc = Linear(7 * 7 * cfg.d_conv2, cfg.d_fc)
+        self.out = Linear(cfg.d_fc, 1)
 
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         # x [B, 1, 28, 28] in [0, 1]; y [B] int64 or a soft code [B, 10] -> logits [B]
@@ -95,7 +96,7 @@ class Discriminator(nn.Module):
         h = act(self.conv1(h))  # [B, d_conv1, 14, 14]
         h = act(self.conv2(h))  # [B, d_conv2, 7, 7]
         h = act(self.fc(h.flatten(1)))  # [B, d_fc]
-        return self.out(h).squeeze(1)  # [B]
+        return self.out(h).squeeze(1).float()  # [B]; losses in fp32 under bf16 autocast too
 
 
 def _init(module: nn.Module) -> None:

@@ -23,7 +23,7 @@ import torch
 from . import __version__
 from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from .config import ModelConfig, TrainConfig, validate_train
-from .device import describe_device, resolve_device
+from .device import describe_device, fast_bf16, resolve_device
 from .models import GANCLS, wrong_labels
 from .sampling import to_uint8
 
@@ -211,23 +211,42 @@ class Trainer:
             y_wrong = wrong_labels(y, self.model_cfg.num_classes, self.noise_gen)
 
         # --- D step: real/right -> 1, fake/right -> 0, real/wrong -> 0
-        with torch.no_grad():
+        with torch.no_grad(), self._autocast():
             fake = m.G(m.noise(b, self.noise_gen), y)  # [B, 1, 28, 28]
-        loss_d, scores = m.d_loss(x, y, y_wrong, fake, c)
+        with self._autocast():
+            loss_d, scores = m.d_loss(x, y, y_wrong, fake, c)
         self.opt_d.zero_grad(set_to_none=True)
         loss_d.backward()
         self.opt_d.step()
 
-        # --- G step on fresh noise; gradients only for G's parameters
-        fake = m.G(m.noise(b, self.noise_gen), y)
-        loss_g = m.g_loss(fake, y, c)
+        # --- G step on fresh noise; gradients only for G's parameters. D's are frozen while its
+        # graph is built (not just left out of backward) so no layer computes D's weight grads.
+        # A separate autocast block: its cache of bf16 weights must not outlive D's update.
+        with self._autocast():
+            fake = m.G(m.noise(b, self.noise_gen), y)
+            m.D.requires_grad_(False)
+            try:
+                loss_g = m.g_loss(fake, y, c)
+            finally:
+                m.D.requires_grad_(True)
         self.opt_g.zero_grad(set_to_none=True)
-        loss_g.backward(inputs=list(m.G.parameters()))
+        loss_g.backward()
         self.opt_g.step()
 
         self.step_count += 1
         self.images_seen += b
         return torch.stack([loss_d.detach(), loss_g.detach(), *scores.mean(dim=1)])
+
+    def describe_device(self) -> str:
+        """e.g. 'CPU (2 threads)', or 'GPU: NVIDIA H200, bf16 autocast'."""
+        text = describe_device(self.device)
+        if self.cfg.precision == "bf16":
+            text += ", bf16 autocast" + ("" if fast_bf16(self.device) else " (emulated here: slower than fp32)")
+        return text
+
+    def _autocast(self) -> torch.autocast:
+        # bf16: matmuls and convs in bfloat16; weights, Adam and the losses stay fp32.
+        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.cfg.precision == "bf16")
 
     # -------------------------------------------------------------------- run
     def run(self, stop: threading.Event | Callable[[], bool] | None = None,
@@ -245,7 +264,7 @@ class Trainer:
         window = _Window()
         finished = False
         self.model.train()
-        yield Started(self.step_count, total, describe_device(self.device), self.data_description, self.resumed)
+        yield Started(self.step_count, total, self.describe_device(), self.data_description, self.resumed)
         if self._good_state is None:
             self._snapshot()
         if self._grid_is_stale():
@@ -406,7 +425,7 @@ class Trainer:
         return {
             "train_config": self.cfg.to_dict(), "step": self.step_count, "images_seen": self.images_seen,
             "train_seconds": round(self.train_seconds, 3), "data": self.data_description,
-            "n_train": len(self.images), "device": describe_device(self.device), "last_metrics": self.last_metrics,
+            "n_train": len(self.images), "device": self.describe_device(), "last_metrics": self.last_metrics,
             "history": self.history[-5000:], "gancls_version": __version__, "torch_version": torch.__version__,
             "saved_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         }

@@ -1,0 +1,115 @@
+"""The app's training threads: thread counts, streaming, errors, and closing early (the visitor left)."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+import torch
+
+from demo.compute import ComputeThreads
+
+
+@pytest.fixture
+def restore_threads():
+    before = torch.get_num_threads()
+    yield
+    torch.set_num_threads(before)
+
+
+def test_training_threads_keep_their_count_and_the_rest_get_one(restore_threads) -> None:
+    compute = ComputeThreads(3, workers=2)
+    try:
+        assert torch.get_num_threads() == 1  # the building thread, and threads made from now on
+        fresh = []
+        t = threading.Thread(target=lambda: fresh.append(torch.get_num_threads()))
+        t.start()
+        t.join()
+        assert fresh == [1]
+        seen = {compute.call(lambda: (threading.current_thread().name, torch.get_num_threads())) for _ in range(6)}
+        assert {n for _, n in seen} == {3}
+        assert all(name.startswith("gancls-train") for name, _ in seen)
+    finally:
+        compute.close()
+
+
+def test_stream_yields_in_order_on_a_training_thread(restore_threads) -> None:
+    compute = ComputeThreads(1)
+    try:
+        consumer = threading.current_thread().name
+
+        def gen():
+            for i in range(5):
+                yield i, threading.current_thread().name
+
+        got = list(compute.stream(gen))
+        assert [i for i, _ in got] == list(range(5))
+        assert all(name != consumer and name.startswith("gancls-train") for _, name in got)
+    finally:
+        compute.close()
+
+
+def test_stream_raises_the_sources_error_here(restore_threads) -> None:
+    compute = ComputeThreads(1)
+    try:
+        def gen():
+            yield 1
+            raise ValueError("bad setting")
+
+        items = compute.stream(gen)
+        assert next(items) == 1
+        with pytest.raises(ValueError, match="bad setting"):
+            next(items)
+        with pytest.raises(RuntimeError, match="no source"):  # an error before the first item, too
+            list(compute.stream(lambda: (_ for _ in ()).throw(RuntimeError("no source"))))
+    finally:
+        compute.close()
+
+
+def test_closing_the_stream_closes_the_source_there_and_waits(restore_threads) -> None:
+    compute = ComputeThreads(1)
+    cleaned = []
+    try:
+        def endless():
+            try:
+                while True:
+                    time.sleep(0.01)
+                    yield "tick"
+            finally:
+                time.sleep(0.2)  # as the engine's final save
+                cleaned.append(threading.current_thread().name)
+
+        items = compute.stream(endless)
+        assert next(items) == "tick"
+        items.close()
+        assert len(cleaned) == 1 and cleaned[0].startswith("gancls-train")  # done before close() returned
+        assert compute.call(lambda: "free again") == "free again"
+    finally:
+        compute.close()
+
+
+def test_bad_counts_are_refused() -> None:
+    with pytest.raises(ValueError, match="at least one"):
+        ComputeThreads(0)
+
+
+def test_a_consumer_that_stops_taking_items_frees_the_thread(restore_threads) -> None:
+    compute = ComputeThreads(1)
+    cleaned = threading.Event()
+    try:
+        def endless():
+            try:
+                while True:
+                    time.sleep(0.01)
+                    yield "tick"
+            finally:
+                cleaned.set()
+
+        items = compute.stream(endless, abandon_after=0.3)
+        assert next(items) == "tick"  # ... and then nothing is taken (no close either)
+        assert cleaned.wait(10), "the source should be closed once nobody takes its items"
+        assert compute.call(lambda: "free again") == "free again"
+        del items
+    finally:
+        compute.close()
