@@ -141,11 +141,25 @@ def memory_gbps(mb: int = 256, seconds: float = 0.5) -> float:
 
 
 def counted_flops(trainer: Any) -> float:
-    """FLOPs per image of one real `trainer.step()`, counted by torch's FlopCounterMode (matmuls and convs)."""
+    """FLOPs per image of one real `trainer.step()`, counted by torch's FlopCounterMode (matmuls and convs).
+
+    FlopCounterMode does not know oneDNN's linear op, so the step is counted with torch's own
+    matmul (the same products); the layers are switched back afterwards.
+    """
     from torch.utils.flop_counter import FlopCounterMode
 
-    with FlopCounterMode(display=False) as counter:
-        trainer.step().tolist()
+    from gancls.linear import Linear
+
+    layers = [m for m in trainer.model.modules() if isinstance(m, Linear)]
+    paths = [m.onednn for m in layers]
+    for m in layers:
+        m.onednn = False
+    try:
+        with FlopCounterMode(display=False) as counter:
+            trainer.step().tolist()
+    finally:
+        for m, path in zip(layers, paths):
+            m.onednn = path
     return counter.get_total_flops() / trainer.cfg.batch_size
 
 
