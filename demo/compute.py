@@ -71,7 +71,8 @@ class ComputeThreads:
                 try:
                     for item in source:
                         items.put(("item", item))
-                        if cancel.is_set() or time.monotonic() - taken[0] > abandon_after:
+                        # Gone: items wait in the queue and nothing was taken for a while.
+                        if cancel.is_set() or (items.qsize() > 1 and time.monotonic() - taken[0] > abandon_after):
                             break
                 finally:
                     source.close()  # a generator: runs its cleanup (the engine saves) here, on this thread

@@ -113,3 +113,16 @@ def test_a_consumer_that_stops_taking_items_frees_the_thread(restore_threads) ->
         del items
     finally:
         compute.close()
+
+
+def test_a_slow_source_with_an_attentive_consumer_is_not_abandoned(restore_threads) -> None:
+    compute = ComputeThreads(1)
+    try:
+        def slow():
+            for i in range(3):
+                time.sleep(0.3)  # longer than abandon_after between items
+                yield i
+
+        assert list(compute.stream(slow, abandon_after=0.1)) == [0, 1, 2]
+    finally:
+        compute.close()

@@ -126,13 +126,13 @@ from gancls.train import Trainer
 
 t = Trainer(model_preset("seed"), train_preset("seed", batch_size=10, holdout=0), load_embedded(), device="cpu")
 
-def faults_per_step():
-    for _ in range(5):
-        t.step()
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+def faults_per_step():  # by default glibc trims and regrows the heap every few steps (~7,000 faults each)
     for _ in range(10):
         t.step()
-    return (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) / 10
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    for _ in range(30):
+        t.step()
+    return (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) / 30
 
 default = faults_per_step()
 print(keep_freed_memory(), keep_freed_memory(), default, faults_per_step())
@@ -146,7 +146,7 @@ def test_keep_freed_memory_stops_the_seed_step_page_faulting() -> None:
     assert done.returncode == 0, done.stderr
     first, second, default, kept = done.stdout.split()
     assert first == second == "True"
-    assert float(kept) < float(default) / 5, (default, kept)  # about 2,200 -> under 100 per step here
+    assert float(kept) < float(default) / 4, (default, kept)  # 1,000-2,500 -> 0-160 per step here
 
 
 def test_describe_device_names_thread_counts() -> None:
