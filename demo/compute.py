@@ -34,7 +34,7 @@ class ComputeThreads:
             raise ValueError(f"need at least one training thread and one worker (got {threads}, {workers})")
         self.threads, self.workers = threads, workers
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="gancls-train")
-        started = threading.Barrier(workers + 1)
+        started = threading.Barrier(workers + 1, timeout=60)  # a worker that cannot start fails this, not hangs
 
         def pin() -> None:
             # torch fixes a thread's OpenMP team size from the process default the first time the
