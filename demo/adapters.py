@@ -34,6 +34,7 @@ from .views import D_CURVES, LOSS_CURVES, curves, labelled_grid, save_png_fast, 
 from .zerogpu import chunked_run
 
 MAX_PER_LABEL = 32
+NOTHING_TRAINING = "Nothing is training in this session."
 
 
 def user_errors(fn: Callable) -> Callable:
@@ -117,7 +118,7 @@ class Actions:
     def _events(self, session: Session, trainer: Trainer, max_seconds: float | None) -> Iterator[Event]:
         if self.ctx.gpu_chunk is not None:
             return chunked_run(self.ctx.gpu_chunk, trainer, session.stop, max_seconds)
-        return self.ctx.stream(lambda: trainer.run(session.stop, max_seconds=max_seconds))
+        return self.ctx.compute.stream(lambda: trainer.run(session.stop, max_seconds=max_seconds))
 
     def _run(self, session: Session, trainer: Trainer, max_seconds: float | None, note: str = "") -> Iterator[tuple]:
         # Training runs on a training thread (compute.py) and does not wait for this loop, which
@@ -141,11 +142,7 @@ class Actions:
     @user_errors
     def stop(self, request: gr.Request) -> str:
         """Ask this session's training to stop after the current step; the model is kept."""
-        session = self.session(request)
-        if not session.running:
-            return "Nothing is training in this session."
-        session.stop.set()
-        return "Stopping…"
+        return "Stopping…" if self.session(request).request_stop() else NOTHING_TRAINING
 
     @user_errors
     def reset(self, request: gr.Request) -> tuple:

@@ -32,7 +32,7 @@ class ComputeThreads:
     def __init__(self, threads: int, workers: int = 1):
         if threads < 1 or workers < 1:
             raise ValueError(f"need at least one training thread and one worker (got {threads}, {workers})")
-        self.threads, self.workers = threads, workers
+        self.threads = threads
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="gancls-train")
         started = threading.Barrier(workers + 1, timeout=60)  # a worker that cannot start fails this, not hangs
 

@@ -44,8 +44,8 @@ class AppContext:
     data: MnistData  # what the server loaded at startup
     gallery: list[tuple[np.ndarray, int, int]]  # (digit uint8 [28, 28], label, test-set index)
     store: SessionStore
+    compute: ComputeThreads  # where training runs (see compute.py)
     train_concurrency: int = 1
-    compute: ComputeThreads | None = None  # where training runs (see compute.py); None: in the handler's thread
     gpu_chunk: Callable | None = None  # ZeroGPU chunk runner (see zerogpu.py), else None
     browser_secret: str | None = None  # encrypts the run id kept in the browser; stable across restarts
     _embedded: MnistData | None = field(default=None, repr=False)
@@ -100,8 +100,7 @@ class AppContext:
         """What 'auto' picks, in words."""
         if self.gpu_chunk is not None:
             return "auto → ZeroGPU (a shared GPU, borrowed in short chunks)"
-        threads = self.compute.threads if self.compute is not None else None
-        return f"auto → {describe_device(resolve_device('auto'), threads)}"
+        return f"auto → {describe_device(resolve_device('auto'), self.compute.threads)}"
 
     def train_device(self, choice: str) -> torch.device:
         """The device a new trainer is built on (CPU under ZeroGPU: chunks move it to the GPU)."""
@@ -112,14 +111,6 @@ class AppContext:
         loss, d = start_curves(self.pretrained_history)
         extra = " Until then the plots show how the pretrained model trained." if self.pretrained_history else ""
         return status_html(state="idle", message=READY + extra), loss, d
-
-    def stream(self, make: Callable[[], Any]) -> Any:
-        """Iterate the generator `make()` (a training run) on a training thread; see ComputeThreads.stream."""
-        return self.compute.stream(make) if self.compute is not None else make()
-
-    def call(self, fn: Callable[..., Any], *args: Any) -> Any:
-        """fn(*args) on a training thread, for heavy work that should use all the cores."""
-        return self.compute.call(fn, *args) if self.compute is not None else fn(*args)
 
     # ----------------------------------------------------------------- model
     def model_for(self, session: Session) -> GANCLS:

@@ -68,6 +68,14 @@ class Session:
                 if self.closed:
                     self._retire()
 
+    def request_stop(self) -> bool:
+        """Ask a running Train/Resume (or ablation) to stop after its current step; False if none runs."""
+        with self.lock:
+            if not self.running:
+                return False
+            self.stop.set()
+            return True
+
     def adopt(self, trainer: Trainer, checkpoint: Path | None) -> None:
         """Make the trainer's current model the one Generate and Probe use (a copy: training may go on)."""
         model = copy.deepcopy(trainer.model).cpu().eval()

@@ -26,7 +26,7 @@ from gancls.teach import (Ablation, cell_examples, heatmap_image, history_csv, l
                           label_score_table, matrix_summary, noise_interpolation, style_grid, timeline_animation)
 from gancls.train import Finished, Samples
 
-from .adapters import user_errors
+from .adapters import NOTHING_TRAINING, user_errors
 from .context import AppContext
 from .session import BusyError, Session
 from .teach_views import (HEATMAP_CELL, dview_summary, heatmap_cell_at, results_frame, strip_image, verdict,
@@ -77,7 +77,7 @@ class TeachActions:
                 yield self._ablation_status(ab, f"Training done. Measuring {arm} ({n + 1} of {len(arms)}): its "
                                                 "samples, and D on real test digits with right and wrong labels…",
                                             progress=1.0), *[gr.skip()] * 10
-                ab.results[arm] = self.ctx.call(ab.evaluate_arm, arm)
+                ab.results[arm] = self.ctx.compute.call(ab.evaluate_arm, arm)
         stopped = any(r == "stopped" for r in ab.finish_reason.values())
         heat = [heatmap_image(np.asarray(ab.results[arm]["match_matrix"]), title=f"{arm}: mean D score",
                               cell=36) for arm in arms]
@@ -100,7 +100,7 @@ class TeachActions:
         next_update = time.monotonic() + self.update_every
         finished: set[str] = set()
         shown: dict[str, Any] = {arm: None for arm in arms}  # the grid file each arm shows now
-        with closing(self.ctx.stream(lambda: ab.run(session.stop))) as events:
+        with closing(self.ctx.compute.stream(lambda: ab.run(session.stop))) as events:
             for arm, event in events:
                 if isinstance(event, Samples):
                     grids[arm], dirty[arm] = event, True
@@ -136,10 +136,8 @@ class TeachActions:
     @user_errors
     def stop(self, request: gr.Request) -> str:
         """Ask this session's ablation (or training) to stop; what was learned is still compared."""
-        session = self.session(request)
-        if not session.running:
-            return "Nothing is training in this session."
-        session.stop.set()
+        if not self.session(request).request_stop():
+            return NOTHING_TRAINING
         return "Stopping… both models are then measured as they are."
 
     def judge(self) -> Any:

@@ -15,8 +15,6 @@ import threading
 import time
 from typing import Any, Callable, Iterator
 
-import torch
-
 from gancls.train import Event, Finished, Started, Trainer
 
 CHUNK_SECONDS = 10.0  # a Stop waits at most this long on ZeroGPU (the GPU process cannot see the stop flag)

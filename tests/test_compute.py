@@ -18,6 +18,13 @@ def restore_threads():
     torch.set_num_threads(before)
 
 
+@pytest.fixture
+def compute(restore_threads):
+    threads = ComputeThreads(1)
+    yield threads
+    threads.close()
+
+
 def test_training_threads_keep_their_count_and_the_rest_get_one(restore_threads) -> None:
     compute = ComputeThreads(3, workers=2)
     try:
@@ -34,59 +41,48 @@ def test_training_threads_keep_their_count_and_the_rest_get_one(restore_threads)
         compute.close()
 
 
-def test_stream_yields_in_order_on_a_training_thread(restore_threads) -> None:
-    compute = ComputeThreads(1)
-    try:
-        consumer = threading.current_thread().name
+def test_stream_yields_in_order_on_a_training_thread(compute: ComputeThreads) -> None:
+    consumer = threading.current_thread().name
 
-        def gen():
-            for i in range(5):
-                yield i, threading.current_thread().name
+    def gen():
+        for i in range(5):
+            yield i, threading.current_thread().name
 
-        got = list(compute.stream(gen))
-        assert [i for i, _ in got] == list(range(5))
-        assert all(name != consumer and name.startswith("gancls-train") for _, name in got)
-    finally:
-        compute.close()
+    got = list(compute.stream(gen))
+    assert [i for i, _ in got] == list(range(5))
+    assert all(name != consumer and name.startswith("gancls-train") for _, name in got)
 
 
-def test_stream_raises_the_sources_error_here(restore_threads) -> None:
-    compute = ComputeThreads(1)
-    try:
-        def gen():
-            yield 1
-            raise ValueError("bad setting")
+def test_stream_raises_the_sources_error_here(compute: ComputeThreads) -> None:
+    def gen():
+        yield 1
+        raise ValueError("bad setting")
 
-        items = compute.stream(gen)
-        assert next(items) == 1
-        with pytest.raises(ValueError, match="bad setting"):
-            next(items)
-        with pytest.raises(RuntimeError, match="no source"):  # an error before the first item, too
-            list(compute.stream(lambda: (_ for _ in ()).throw(RuntimeError("no source"))))
-    finally:
-        compute.close()
+    items = compute.stream(gen)
+    assert next(items) == 1
+    with pytest.raises(ValueError, match="bad setting"):
+        next(items)
+    with pytest.raises(RuntimeError, match="no source"):  # an error before the first item, too
+        list(compute.stream(lambda: (_ for _ in ()).throw(RuntimeError("no source"))))
 
 
-def test_closing_the_stream_closes_the_source_there_and_waits(restore_threads) -> None:
-    compute = ComputeThreads(1)
+def test_closing_the_stream_closes_the_source_there_and_waits(compute: ComputeThreads) -> None:
     cleaned = []
-    try:
-        def endless():
-            try:
-                while True:
-                    time.sleep(0.01)
-                    yield "tick"
-            finally:
-                time.sleep(0.2)  # as the engine's final save
-                cleaned.append(threading.current_thread().name)
 
-        items = compute.stream(endless)
-        assert next(items) == "tick"
-        items.close()
-        assert len(cleaned) == 1 and cleaned[0].startswith("gancls-train")  # done before close() returned
-        assert compute.call(lambda: "free again") == "free again"
-    finally:
-        compute.close()
+    def endless():
+        try:
+            while True:
+                time.sleep(0.01)
+                yield "tick"
+        finally:
+            time.sleep(0.2)  # as the engine's final save
+            cleaned.append(threading.current_thread().name)
+
+    items = compute.stream(endless)
+    assert next(items) == "tick"
+    items.close()
+    assert len(cleaned) == 1 and cleaned[0].startswith("gancls-train")  # done before close() returned
+    assert compute.call(lambda: "free again") == "free again"
 
 
 def test_bad_counts_are_refused() -> None:
@@ -94,35 +90,28 @@ def test_bad_counts_are_refused() -> None:
         ComputeThreads(0)
 
 
-def test_a_consumer_that_stops_taking_items_frees_the_thread(restore_threads) -> None:
-    compute = ComputeThreads(1)
+def test_a_consumer_that_stops_taking_items_frees_the_thread(compute: ComputeThreads) -> None:
     cleaned = threading.Event()
-    try:
-        def endless():
-            try:
-                while True:
-                    time.sleep(0.01)
-                    yield "tick"
-            finally:
-                cleaned.set()
 
-        items = compute.stream(endless, abandon_after=0.3)
-        assert next(items) == "tick"  # ... and then nothing is taken (no close either)
-        assert cleaned.wait(10), "the source should be closed once nobody takes its items"
-        assert compute.call(lambda: "free again") == "free again"
-        del items
-    finally:
-        compute.close()
+    def endless():
+        try:
+            while True:
+                time.sleep(0.01)
+                yield "tick"
+        finally:
+            cleaned.set()
+
+    items = compute.stream(endless, abandon_after=0.3)
+    assert next(items) == "tick"  # ... and then nothing is taken (no close either)
+    assert cleaned.wait(10), "the source should be closed once nobody takes its items"
+    assert compute.call(lambda: "free again") == "free again"
+    del items
 
 
-def test_a_slow_source_with_an_attentive_consumer_is_not_abandoned(restore_threads) -> None:
-    compute = ComputeThreads(1)
-    try:
-        def slow():
-            for i in range(3):
-                time.sleep(0.3)  # longer than abandon_after between items
-                yield i
+def test_a_slow_source_with_an_attentive_consumer_is_not_abandoned(compute: ComputeThreads) -> None:
+    def slow():
+        for i in range(3):
+            time.sleep(0.3)  # longer than abandon_after between items
+            yield i
 
-        assert list(compute.stream(slow, abandon_after=0.1)) == [0, 1, 2]
-    finally:
-        compute.close()
+    assert list(compute.stream(slow, abandon_after=0.1)) == [0, 1, 2]

@@ -12,7 +12,7 @@ import torch.nn.functional as F
 
 from gancls.config import ConfigError, model_preset, train_preset
 from gancls.data import load_embedded
-from gancls.device import describe_device, keep_freed_memory
+from gancls.device import describe_device
 from gancls.linear import Linear, onednn_available
 from gancls.train import Metrics, Trainer
 
