@@ -9,6 +9,7 @@ Anywhere else (GPU, other dtypes, autocast, a torch without oneDNN) the layer is
 
 from __future__ import annotations
 
+import functools
 import platform
 
 import torch
@@ -16,10 +17,27 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 
+@functools.lru_cache(maxsize=None)
 def onednn_available() -> bool:
-    """True when this torch can run fp32 matmuls through oneDNN on this (x86-64) CPU."""
-    return (platform.machine().lower() in ("x86_64", "amd64") and torch.backends.mkldnn.is_available()
-            and hasattr(torch.ops.mkldnn, "_linear_pointwise"))
+    """True when this torch can run fp32 matmuls through oneDNN on this (x86-64) CPU.
+
+    The operator is private: an older or differently built torch may lack it, raise on lookup
+    (older torch raises RuntimeError, not AttributeError, for a missing op) or reject these
+    arguments. So it is tried once, on a tiny plain and a transposed operand as the backward pass
+    uses, and checked against torch's own matmul; anything unexpected means plain nn.Linear.
+    """
+    if platform.machine().lower() not in ("x86_64", "amd64") or not torch.backends.mkldnn.is_available():
+        return False
+    try:
+        with torch.no_grad():
+            a = torch.arange(6, dtype=torch.float32).reshape(2, 3) / 7  # [M, K]
+            w = torch.arange(12, dtype=torch.float32).reshape(4, 3) / 5  # [N, K]
+            bias = torch.ones(4)
+            ok = torch.allclose(_mm(a, w, bias), a @ w.t() + bias, atol=1e-5)
+            ok = ok and torch.allclose(_mm(a.t().contiguous().t(), w.t().contiguous().t()), a @ w.t(), atol=1e-5)
+        return bool(ok)
+    except Exception:  # noqa: BLE001 -- any failure of a private op means "not here"
+        return False
 
 
 def _mm(a: torch.Tensor, b_t: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
