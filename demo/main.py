@@ -6,6 +6,7 @@ import argparse
 import os
 import signal
 import sys
+import tempfile
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
@@ -23,6 +24,21 @@ def _env_int(name: str, default: int) -> int:
         return default
 
 
+def default_runs_dir() -> str | None:
+    """$GANCLS_APP_RUNS; else on a Space /data/gancls-runs (its persistent storage) when writable, else the temp dir.
+
+    None elsewhere (runs/app beside the code): a Space's source folder is not the place to write.
+    """
+    if os.environ.get("GANCLS_APP_RUNS"):
+        return os.environ["GANCLS_APP_RUNS"]
+    if os.environ.get("SYSTEM") != "spaces" and not os.environ.get("SPACE_ID"):
+        return None
+    data = Path("/data")
+    if data.is_dir() and os.access(data, os.W_OK | os.X_OK):
+        return str(data / "gancls-runs")
+    return str(Path(tempfile.gettempdir()) / "gancls-runs")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The command-line flags (fast: imports nothing heavy)."""
     p = argparse.ArgumentParser(prog="python app.py", description="The GAN-CLS digits app (Gradio).")
@@ -35,8 +51,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="MNIST in torchvision's layout (else $GANCLS_DATA, a cached download, or the embedded subset)")
     p.add_argument("--checkpoint", default=os.environ.get("GANCLS_CHECKPOINT"),
                    help="the shared pretrained model: run dir or .safetensors (default: checkpoints/pretrained)")
-    p.add_argument("--runs-dir", default=os.environ.get("GANCLS_APP_RUNS"),
-                   help="where runs of visitors who left are kept for 24 h, to restore (default runs/app, env GANCLS_APP_RUNS)")
+    p.add_argument("--runs-dir", default=default_runs_dir(),
+                   help="where runs of visitors who left are kept for 24 h, to restore (default runs/app; on a Space "
+                        "/data/gancls-runs if /data is writable, else the temp dir; env GANCLS_APP_RUNS)")
     p.add_argument("--train-threads", type=int, default=_env_int("GANCLS_TRAIN_THREADS", 0),
                    help="torch CPU threads per training run (default 0: all cores, split between concurrent runs; "
                         "env GANCLS_TRAIN_THREADS); the rest of the app uses one")
