@@ -1,4 +1,4 @@
-"""Shared fixtures: a tiny pretrained checkpoint and the app running in a subprocess on a free port."""
+"""Shared fixtures: MNIST (full or the embedded subset), a tiny pretrained checkpoint, and the app in a subprocess."""
 
 from __future__ import annotations
 
@@ -14,13 +14,82 @@ import subprocess
 import sys
 import time
 import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
 import pytest
 
+if TYPE_CHECKING:
+    from gancls.data import MnistData
+
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+FULL_SIZES = (60_000, 10_000)  # train, test
+
+
+@dataclass(frozen=True)
+class Mnist:
+    """The MNIST the tests use: its tensors and a torchvision-layout folder holding the same digits."""
+
+    data: MnistData
+    root: Path  # root / "MNIST" / "raw" holds the four IDX files
+    origin: str  # "GANCLS_DATA", "../shared/data" or "embedded subset"
+
+    @property
+    def raw(self) -> Path:
+        """The folder holding the IDX files."""
+        return self.root / "MNIST" / "raw"
+
+    @property
+    def full(self) -> bool:
+        """True for the whole of MNIST (60,000 / 10,000), False for the embedded subset."""
+        return (len(self.data.train_labels), len(self.data.test_labels)) == FULL_SIZES
+
+    def require_full(self) -> None:
+        """Skip the calling test, with the reason, when only the subset is here."""
+        if not self.full:
+            pytest.skip(f"needs the full MNIST (60,000 / 10,000); only the {self.origin} is here: "
+                        f"put it in {SHARED_DATA} or point GANCLS_DATA at it")
+
+
+def write_idx(path: Path, array) -> None:
+    """Write a uint8 array as an IDX file (magic 0x0803 or 0x0801, big-endian dims, then the bytes)."""
+    import numpy as np
+
+    a = np.ascontiguousarray(array, dtype=np.uint8)
+    path.write_bytes(bytes([0, 0, 8, a.ndim]) + b"".join(int(d).to_bytes(4, "big") for d in a.shape) + a.tobytes())
+
+
+@pytest.fixture(scope="session")
+def mnist(tmp_path_factory: pytest.TempPathFactory) -> Mnist:
+    """MNIST for every test that reads it: $GANCLS_DATA, else ../shared/data, else the embedded subset.
+
+    The subset (10,000 / 1,000 digits, shipped in the repo) is also written as IDX files, so tests
+    that hand a folder to the CLI, the app or a script work in a bare clone.
+    """
+    from gancls.data import IDX_FILES, find_raw_dir, load_embedded, load_mnist
+
+    env = os.environ.get("GANCLS_DATA")
+    if env or SHARED_DATA.is_dir():
+        # A set GANCLS_DATA is explicit: a bad one fails here with load_mnist's message, not silently.
+        origin, given = ("GANCLS_DATA", Path(env)) if env else ("../shared/data", SHARED_DATA)
+        raw = find_raw_dir(given)
+        data = load_mnist(raw, allow_download=False)
+        if raw.name == "raw" and raw.parent.name == "MNIST":
+            return Mnist(data, raw.parent.parent, origin)
+        root = tmp_path_factory.mktemp("mnist-link")  # torchvision wants <root>/MNIST/raw
+        (root / "MNIST").mkdir()
+        (root / "MNIST" / "raw").symlink_to(raw.resolve())
+        return Mnist(data, root, origin)
+    data = load_embedded()
+    root = tmp_path_factory.mktemp("mnist-subset")
+    raw = root / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    arrays = (data.train_images, data.train_labels, data.test_images, data.test_labels)
+    for name, tensor in zip(IDX_FILES, arrays):
+        write_idx(raw / name, tensor.numpy())
+    return Mnist(data, root, "embedded subset")
 
 
 def free_port() -> int:
@@ -51,24 +120,23 @@ def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A 'small' model trained for a few steps on the embedded subset: the app's stand-in pretrained model."""
     import torch
 
-    from gancls.config import model_preset, train_preset
+    from gancls.config import Budget, model_preset, train_preset
     from gancls.data import load_embedded
     from gancls.train import Trainer
 
     torch.set_num_threads(2)
     out = tmp_path_factory.mktemp("pretrained")
-    trainer = Trainer(model_preset("small"), train_preset("small", max_steps=5, epochs=None), load_embedded(),
-                      device="cpu", run_dir=out)
-    for _ in trainer.run():
+    trainer = Trainer(model_preset("small"), train_preset("small"), load_embedded(), device="cpu", run_dir=out)
+    for _ in trainer.run(Budget(steps=5)):
         pass
     return out
 
 
-def start_app(checkpoint: Path, port: int, log: Path, *extra: str) -> subprocess.Popen:
-    """`python app.py` on `port` with the given pretrained checkpoint; output goes to `log`."""
+def start_app(checkpoint: Path, port: int, log: Path, *extra: str, data_dir: Path | None = None) -> subprocess.Popen:
+    """`python app.py` on `port` with the given pretrained checkpoint and MNIST folder; output goes to `log`."""
     args = [sys.executable, str(ROOT / "app.py"), "--port", str(port), "--checkpoint", str(checkpoint), *extra]
-    if SHARED_DATA.is_dir():
-        args += ["--data-dir", str(SHARED_DATA)]
+    if data_dir is not None:
+        args += ["--data-dir", str(data_dir)]
     env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "OMP_NUM_THREADS": "2", "PYTHONUNBUFFERED": "1"}
     env.pop("GRADIO_SERVER_PORT", None)
     return subprocess.Popen(args, cwd=ROOT, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT)
@@ -86,11 +154,12 @@ def stop_app(proc: subprocess.Popen) -> None:
 
 
 @pytest.fixture(scope="session")
-def app_server(tiny_checkpoint: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
+def app_server(tiny_checkpoint: Path, data_dir: Path | None,
+               tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
     """The app on a free port: yields {'url', 'startup_s', 'log'}; killed at the end of the session."""
     port = free_port()
     log = tmp_path_factory.mktemp("app") / "app.log"
-    proc = start_app(tiny_checkpoint, port, log)
+    proc = start_app(tiny_checkpoint, port, log, data_dir=data_dir)
     url = f"http://127.0.0.1:{port}/"
     try:
         startup = wait_http(url, proc, timeout=90)
@@ -102,9 +171,9 @@ def app_server(tiny_checkpoint: Path, tmp_path_factory: pytest.TempPathFactory) 
 
 
 @pytest.fixture(scope="session")
-def data_dir() -> Path | None:
-    """The full MNIST the app serves in tests, or None (then it uses the embedded subset)."""
-    return SHARED_DATA if SHARED_DATA.is_dir() else None
+def data_dir(mnist: Mnist) -> Path | None:
+    """The MNIST folder the app and CLI get in tests, or None when only the subset is here (they load it themselves)."""
+    return None if mnist.origin == "embedded subset" else mnist.root
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,8 @@
-"""Tests for gancls.data: explicit dirs, the download path (offline, stalled, local mirror), and the embedded subset."""
+"""Tests for gancls.data: explicit dirs, the download path (offline, stalled, local mirror), and the embedded subset.
+
+Folder tests read the `mnist` fixture's folder: full MNIST where there is one, else the embedded subset
+written as IDX files, so they run in a bare clone too.
+"""
 
 from __future__ import annotations
 
@@ -18,11 +22,6 @@ from torchvision.datasets import MNIST
 
 from gancls.data import EMBEDDED_PATH, IDX_FILES, DataError, load_embedded, load_mnist, read_idx
 
-DATA_ROOT = Path(__file__).resolve().parents[2] / "shared" / "data"
-RAW = DATA_ROOT / "MNIST" / "raw"
-
-needs_mnist = pytest.mark.skipif(not (RAW / IDX_FILES[0]).exists(), reason=f"full MNIST not found under {DATA_ROOT}")
-
 
 @pytest.fixture(autouse=True)
 def _no_user_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -31,34 +30,37 @@ def _no_user_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("GANCLS_CACHE", str(tmp_path / "env-cache"))
 
 
-def _check_full(data, source: str) -> None:
+def _check_same(data, mnist, source: str) -> None:
+    """`data` holds exactly the fixture's digits, read from a folder (source `source`)."""
+    want = mnist.data
     assert data.source == source
-    assert data.train_images.shape == (60000, 28, 28) and data.train_images.dtype == torch.uint8
-    assert data.test_images.shape == (10000, 28, 28) and data.test_images.dtype == torch.uint8
+    assert data.train_images.dtype == torch.uint8 and data.test_images.dtype == torch.uint8
     assert data.train_labels.dtype == torch.int64 and data.test_labels.dtype == torch.int64
-    assert data.train_labels[:5].tolist() == [5, 0, 4, 1, 9]
-    assert data.test_labels[:5].tolist() == [7, 2, 1, 0, 4]
-    assert "60,000 train / 10,000 test" in data.description
+    for name in ("train_images", "train_labels", "test_images", "test_labels"):
+        assert torch.equal(getattr(data, name), getattr(want, name)), name
+    assert f"{len(want.train_labels):,} train / {len(want.test_labels):,} test" in data.description
+    if mnist.full:  # the real files: MNIST's well-known first labels
+        assert data.train_images.shape == (60000, 28, 28) and data.test_images.shape == (10000, 28, 28)
+        assert data.train_labels[:5].tolist() == [5, 0, 4, 1, 9]
+        assert data.test_labels[:5].tolist() == [7, 2, 1, 0, 4]
 
 
 # ---- explicit directory -------------------------------------------------------------------------
 
 
-@needs_mnist
-@pytest.mark.parametrize("form", [DATA_ROOT, DATA_ROOT / "MNIST", RAW], ids=["root", "MNIST", "raw"])
-def test_explicit_dir_accepts_root_mnist_and_raw(form: Path) -> None:
+@pytest.mark.parametrize("form", ["", "MNIST", "MNIST/raw"], ids=["root", "MNIST", "raw"])
+def test_explicit_dir_accepts_root_mnist_and_raw(mnist, form: str) -> None:
     lines: list[str] = []
-    data = load_mnist(form, log=lines.append)
-    _check_full(data, "dir")
-    assert Path(data.location) == RAW
-    assert any(str(RAW) in line for line in lines)
+    data = load_mnist(mnist.root / form, log=lines.append)
+    _check_same(data, mnist, "dir")
+    assert Path(data.location) == mnist.raw
+    assert any(str(mnist.raw) in line for line in lines)
 
 
-@needs_mnist
-def test_env_var_is_honoured_and_argument_wins(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setenv("GANCLS_DATA", str(DATA_ROOT))
+def test_env_var_is_honoured_and_argument_wins(mnist, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("GANCLS_DATA", str(mnist.root))
     lines: list[str] = []
-    _check_full(load_mnist(allow_download=False, log=lines.append), "dir")
+    _check_same(load_mnist(allow_download=False, log=lines.append), mnist, "dir")
     assert any("GANCLS_DATA" in line for line in lines)
     # An explicit argument overrides the environment: here a bad one, so it must raise.
     with pytest.raises(DataError):
@@ -84,34 +86,32 @@ def test_bad_explicit_dirs_raise_with_the_path(monkeypatch: pytest.MonkeyPatch, 
     assert issubclass(DataError, ValueError)
 
 
-@needs_mnist
-def test_missing_file_is_named(tmp_path: Path) -> None:
+def test_missing_file_is_named(mnist, tmp_path: Path) -> None:
     raw = tmp_path / "MNIST" / "raw"
     raw.mkdir(parents=True)
     for name in IDX_FILES[:3]:
-        (raw / name).symlink_to(RAW / name)
+        (raw / name).symlink_to(mnist.raw / name)
     with pytest.raises(DataError, match="t10k-labels-idx1-ubyte") as info:
         load_mnist(tmp_path)
     assert str(raw) in str(info.value)
 
 
-def _raw_copy(tmp_path: Path) -> Path:
-    """A raw/ folder whose big image files link to the shared copy and whose label files are real copies."""
+def _raw_copy(mnist, tmp_path: Path) -> Path:
+    """A raw/ folder whose big image files link to the fixture's and whose label files are real copies."""
     raw = tmp_path / "raw"
     raw.mkdir()
     for name in IDX_FILES:
         if "labels" in name:
-            shutil.copy(RAW / name, raw / name)
+            shutil.copy(mnist.raw / name, raw / name)
         else:
-            (raw / name).symlink_to(RAW / name)
+            (raw / name).symlink_to(mnist.raw / name)
     return raw
 
 
-@needs_mnist
-def test_truncated_idx_file_is_named(tmp_path: Path) -> None:
-    raw = _raw_copy(tmp_path)
+def test_truncated_idx_file_is_named(mnist, tmp_path: Path) -> None:
+    raw = _raw_copy(mnist, tmp_path)
     victim = raw / "t10k-labels-idx1-ubyte"
-    victim.write_bytes(victim.read_bytes()[:5000])
+    victim.write_bytes(victim.read_bytes()[:500])  # the subset's test labels are 1,008 bytes
     with pytest.raises(DataError, match="t10k-labels-idx1-ubyte") as info:
         load_mnist(raw)
     assert str(victim) in str(info.value) and "truncated" in str(info.value)
@@ -121,13 +121,12 @@ def test_truncated_idx_file_is_named(tmp_path: Path) -> None:
         load_mnist(raw)
 
 
-@needs_mnist
-def test_gz_variants_are_read_and_bad_gz_is_named(tmp_path: Path) -> None:
-    raw = _raw_copy(tmp_path)
+def test_gz_variants_are_read_and_bad_gz_is_named(mnist, tmp_path: Path) -> None:
+    raw = _raw_copy(mnist, tmp_path)
     for name in ("train-labels-idx1-ubyte", "t10k-labels-idx1-ubyte"):
         (raw / f"{name}.gz").write_bytes(gzip.compress((raw / name).read_bytes(), compresslevel=1))
         (raw / name).unlink()
-    _check_full(load_mnist(raw), "dir")
+    _check_same(load_mnist(raw), mnist, "dir")
 
     broken = raw / "t10k-labels-idx1-ubyte.gz"
     broken.write_bytes(broken.read_bytes()[:100])
@@ -159,9 +158,9 @@ def test_embedded_subset_is_balanced_and_small() -> None:
     assert data.description == "embedded subset (10,000 train / 1,000 test)"
 
 
-@needs_mnist
-def test_embedded_subset_is_unmodified_mnist() -> None:
-    full = load_mnist(DATA_ROOT)
+def test_embedded_subset_is_unmodified_mnist(mnist) -> None:
+    mnist.require_full()  # what the subset was cut from
+    full = mnist.data
     with np.load(EMBEDDED_PATH) as npz:
         train_idx = torch.from_numpy(npz["train_indices"]).long()
         test_idx = torch.from_numpy(npz["test_indices"]).long()
@@ -318,18 +317,17 @@ def test_corrupt_download_leaves_no_cache(monkeypatch: pytest.MonkeyPatch, tmp_p
     assert list(cache.iterdir()) == []
 
 
-@needs_mnist
-def test_prefilled_cache_dir_is_used_without_network(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_prefilled_cache_dir_is_used_without_network(mnist, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     cache = tmp_path / "cache"
     (cache / "MNIST").mkdir(parents=True)
-    (cache / "MNIST" / "raw").symlink_to(RAW)
+    (cache / "MNIST" / "raw").symlink_to(mnist.raw)
 
     def refuse(*args, **kwargs):
         raise AssertionError("network used although the cache was complete")
 
     monkeypatch.setattr(socket, "create_connection", refuse)
     monkeypatch.setenv("GANCLS_CACHE", str(cache))  # found through the env var this time
-    _check_full(load_mnist(), "download")
+    _check_same(load_mnist(), mnist, "download")
 
 
 def test_download_disabled_goes_straight_to_embedded(tmp_path: Path) -> None:

@@ -15,14 +15,11 @@ from PIL import Image, ImageFile
 from gancls.images import (MAX_FILE_BYTES, MAX_PIXELS, ImageInputError, is_mnist_like, load_image,
                            to_mnist)
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
-MNIST_TEST = DATA / "MNIST" / "raw" / "t10k-images-idx3-ubyte"
-
 
 @pytest.fixture(scope="module")
-def digits() -> np.ndarray:
-    """The first 200 MNIST test digits, uint8 [200, 28, 28]."""
-    return np.fromfile(MNIST_TEST, np.uint8, offset=16).reshape(-1, 28, 28)[:200]
+def digits(mnist) -> np.ndarray:
+    """The first 200 MNIST test digits (of the full set or the embedded subset), uint8 [200, 28, 28]."""
+    return mnist.data.test_images[:200].numpy()
 
 
 def similarity(a: np.ndarray, b: np.ndarray) -> float:

@@ -1,4 +1,4 @@
-"""The shipped judge and the sample-quality metrics, on real MNIST test digits."""
+"""The shipped judge and the sample-quality metrics, on real MNIST test digits (full set or embedded subset)."""
 
 from __future__ import annotations
 
@@ -11,16 +11,16 @@ import torch
 from gancls.evaluate import EvaluationError, evaluate_samples, frechet_distance, mismatch_auc, rank_auc
 from gancls.judge import Judge, JudgeError, default_judge_path, judge_predict, load_judge, save_judge
 
-DATA_DIR = Path(__file__).resolve().parents[2] / "shared" / "data"
-
 
 @pytest.fixture(scope="module")
-def test_digits() -> tuple[torch.Tensor, torch.Tensor]:
-    """The first 2,000 MNIST test digits: uint8 [2000, 28, 28], int64 [2000]."""
-    from torchvision.datasets import MNIST
+def test_digits(mnist) -> tuple[torch.Tensor, torch.Tensor]:
+    """The first 2,000 MNIST test digits (all 1,000 of the embedded subset): uint8 [N, 28, 28], int64 [N]."""
+    return mnist.data.test_images[:2000], mnist.data.test_labels[:2000]
 
-    ds = MNIST(str(DATA_DIR), train=False, download=False)
-    return ds.data[:2000], ds.targets[:2000]
+
+def halves(images: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """Even-indexed digits as the samples, odd-indexed as the reference: two disjoint, similar halves."""
+    return images[0::2], labels[0::2], images[1::2], labels[1::2]
 
 
 @pytest.fixture(scope="module")
@@ -37,10 +37,12 @@ def test_shipped_judge_is_small_described_and_accurate(judge, test_digits):
     assert {"architecture", "training_command", "seed", "epochs", "date", "reference_values"} <= info.keys()
 
     images, labels = test_digits
+    n = len(labels)
     out = judge_predict(judge, images, batch_size=512)
-    assert out.probs.shape == (2000, 10) and out.features.shape == (2000, judge.feature_dim)
-    assert torch.allclose(out.probs.sum(1), torch.ones(2000), atol=1e-5)
-    assert (out.predictions == labels).float().mean().item() >= 0.99
+    assert out.probs.shape == (n, 10) and out.features.shape == (n, judge.feature_dim)
+    assert torch.allclose(out.probs.sum(1), torch.ones(n), atol=1e-5)
+    # 0.992 on all 10,000; a 1,000-digit draw may hold a few more of the hard ones.
+    assert (out.predictions == labels).float().mean().item() >= 0.985
 
 
 def test_loading_never_unpickles(monkeypatch):
@@ -76,11 +78,11 @@ def test_judge_rejects_images_of_the_wrong_kind(judge):
 
 
 def test_real_digits_score_as_real(judge, test_digits):
-    images, labels = test_digits
-    m = evaluate_samples(images[:1000], labels[:1000], judge, images[1000:], labels[1000:])
+    images, labels, ref_images, ref_labels = halves(*test_digits)
+    m = evaluate_samples(images, labels, judge, ref_images, ref_labels)
     json.dumps(m)  # must be JSON-able as it stands
-    assert m["n"] == 1000
-    assert m["label_accuracy"] >= 0.99
+    assert m["n"] == len(labels)
+    assert m["label_accuracy"] >= 0.98
     assert m["judge_confidence"] >= 0.95
     assert all(a is not None and a >= 0.95 for a in m["label_accuracy_per_label"])
     assert 0.8 <= m["diversity"] <= 1.25
@@ -88,35 +90,35 @@ def test_real_digits_score_as_real(judge, test_digits):
 
 
 def test_shuffled_labels_are_caught(judge, test_digits):
-    images, labels = test_digits
-    shuffled = labels[:1000][torch.randperm(1000, generator=torch.Generator().manual_seed(1))]
-    m = evaluate_samples(images[:1000], shuffled, judge, images[1000:], labels[1000:])
+    images, labels, ref_images, ref_labels = halves(*test_digits)
+    shuffled = labels[torch.randperm(len(labels), generator=torch.Generator().manual_seed(1))]
+    m = evaluate_samples(images, shuffled, judge, ref_images, ref_labels)
     assert m["label_accuracy"] < 0.2
     assert m["judge_confidence"] < 0.2
 
 
 def test_collapsed_samples_have_no_diversity_and_a_large_distance(judge, test_digits):
-    images, labels = test_digits
-    real = evaluate_samples(images[:1000], labels[:1000], judge, images[1000:], labels[1000:])
+    images, labels, ref_images, ref_labels = halves(*test_digits)
+    real = evaluate_samples(images, labels, judge, ref_images, ref_labels)
     # One real image per digit, repeated 30 times: perfectly legible, no variety at all.
-    firsts = torch.stack([images[:1000][labels[:1000] == d][0] for d in range(10)])  # [10, 28, 28]
+    firsts = torch.stack([images[labels == d][0] for d in range(10)])  # [10, 28, 28]
     collapsed = firsts.repeat_interleave(30, dim=0)  # [300, 28, 28]
     collapsed_labels = torch.arange(10).repeat_interleave(30)
-    m = evaluate_samples(collapsed, collapsed_labels, judge, images[1000:], labels[1000:])
+    m = evaluate_samples(collapsed, collapsed_labels, judge, ref_images, ref_labels)
     assert m["label_accuracy"] == 1.0
     assert m["diversity"] < 0.1
     assert m["frechet_distance"] > 10 * real["frechet_distance"]
 
 
 def test_small_and_partial_sample_sets_are_handled(judge, test_digits):
-    images, labels = test_digits
-    m = evaluate_samples(images[:1], labels[:1], judge, images[1000:], labels[1000:])
+    images, labels, ref_images, ref_labels = halves(*test_digits)
+    m = evaluate_samples(images[:1], labels[:1], judge, ref_images, ref_labels)
     assert m["n"] == 1 and m["diversity"] is None and m["frechet_distance"] > 0
     assert sum(a is not None for a in m["label_accuracy_per_label"]) == 1
     with pytest.raises(EvaluationError, match="labels"):
-        evaluate_samples(images[:10], labels[:9], judge, images[1000:], labels[1000:])
+        evaluate_samples(images[:10], labels[:9], judge, ref_images, ref_labels)
     with pytest.raises(EvaluationError, match="0–9"):
-        evaluate_samples(images[:2], torch.tensor([3, 10]), judge, images[1000:], labels[1000:])
+        evaluate_samples(images[:2], torch.tensor([3, 10]), judge, ref_images, ref_labels)
 
 
 def test_frechet_distance_matches_the_closed_form_for_diagonal_gaussians():
@@ -167,20 +169,20 @@ def test_mismatch_auc_draws_every_wrong_label_and_never_the_right_one(test_digit
     assert not (wrong == labels).any()
     offsets = (wrong - labels) % 10
     counts = torch.bincount(offsets, minlength=10)
-    assert counts[0] == 0 and counts[1:].min() > 150  # ≈ 2000/9 = 222 each
+    assert counts[0] == 0 and counts[1:].min() > 0.7 * len(labels) / 9  # ≈ n/9 each (222 of 2,000)
 
     with pytest.raises(EvaluationError, match="one score per image"):
         mismatch_auc(lambda x, lab: torch.zeros(3), images, labels, torch.Generator().manual_seed(0))
 
 
-def test_training_script_smoke_run_learns_and_writes_nothing(tmp_path, capsys):
+def test_training_script_smoke_run_learns_and_writes_nothing(mnist, tmp_path, capsys):
     import importlib.util
 
     script = Path(__file__).resolve().parents[1] / "scripts" / "train_judge.py"
     spec = importlib.util.spec_from_file_location("train_judge", script)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    acc = module.main(["--data-dir", str(DATA_DIR), "--out", str(tmp_path), "--dry-run", "--threads", "2"])
+    acc = module.main(["--data-dir", str(mnist.root), "--out", str(tmp_path), "--dry-run", "--threads", "2"])
     assert acc > 0.5  # 16 steps on 2,000 digits already beat chance by far
     assert "epoch 1/1" in capsys.readouterr().out
     assert list(tmp_path.iterdir()) == []
