@@ -7,13 +7,13 @@ from typing import Callable
 
 import torch
 
+from gancls.errors import UserError
 from gancls.judge import Judge, JudgeError, JudgeOutput, images_to_float, judge_predict
 
 ScoreFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
-class EvaluationError(ValueError):
-    """Bad input to a metric: mismatched lengths, labels outside 0–9, or scores of the wrong shape."""
+EvaluationError = UserError  # bad input to a metric: mismatched lengths, labels outside 0–9, wrong shapes
 
 
 def _check_labels(labels: torch.Tensor, n: int, what: str) -> torch.Tensor:
@@ -98,6 +98,10 @@ def evaluate_samples(
                                1 = the label is ignored (digits of several kinds mixed). Labels with
                                fewer than 2 samples or 2 real digits are skipped; None if all are.
       diversity_per_label      10 entries of that ratio, None where skipped.
+      nn_diversity             mean over labels of the mean distance from each sample to its nearest
+                               other sample of that label ÷ the same for real digits, at equal group
+                               sizes (see nearest_neighbour_diversity); None if every label is skipped.
+      nn_diversity_per_label   10 entries of that ratio, None where skipped.
     """
     _check_images(images_u8, "samples")
     _check_images(real_images_u8, "real images")
@@ -121,6 +125,8 @@ def evaluate_samples(
         else:
             div_per_label.append(None)
     ratios = [r for r in div_per_label if r is not None]
+    nn_per_label = _nn_diversity_per_label(fake.features, labels, real.features, real_labels)
+    nn_ratios = [r for r in nn_per_label if r is not None]
 
     return {
         "n": int(images_u8.shape[0]),
@@ -131,6 +137,8 @@ def evaluate_samples(
         "frechet_distance": _none_if_nan(frechet_distance(fake.features, real.features)),
         "diversity": sum(ratios) / len(ratios) if ratios else None,
         "diversity_per_label": div_per_label,
+        "nn_diversity": sum(nn_ratios) / len(nn_ratios) if nn_ratios else None,
+        "nn_diversity_per_label": nn_per_label,
     }
 
 
@@ -207,3 +215,63 @@ def reference_values(judge: Judge, data_test_images: torch.Tensor, data_test_lab
         "real": evaluate_samples(a_x, a_y, judge, b_x, b_y),
         "shuffled_labels": evaluate_samples(a_x, shuffled, judge, b_x, b_y),
     }
+
+
+def _mean_nn_distance(feats: torch.Tensor, k: int) -> float:
+    """Mean distance from each row to its nearest other row, within disjoint groups of k rows [N, F].
+
+    Nearest-neighbour distances shrink as a set grows, so samples and real digits are compared at
+    the same group size k; groups come from a fixed shuffle (MNIST's files are ordered by writer).
+    """
+    order = torch.randperm(feats.shape[0], generator=torch.Generator().manual_seed(0))
+    x = feats.double()[order]
+    means = []
+    for start in range(0, x.shape[0] - k + 1, k):
+        d = torch.cdist(x[start : start + k], x[start : start + k])  # [k, k]
+        d.fill_diagonal_(float("inf"))
+        means.append(d.min(dim=1).values.mean().item())
+    return sum(means) / len(means)
+
+
+def _nn_diversity_per_label(
+    fake_feats: torch.Tensor, labels: torch.Tensor, real_feats: torch.Tensor, real_labels: torch.Tensor
+) -> list[float | None]:
+    """Per label: mean nearest-neighbour distance among samples ÷ the same among real digits (equal group sizes)."""
+    out: list[float | None] = []
+    for digit in range(10):
+        f, r = fake_feats[labels == digit], real_feats[real_labels == digit]
+        k = min(f.shape[0], r.shape[0])
+        if k < 2:
+            out.append(None)
+            continue
+        real_nn = _mean_nn_distance(r, k)
+        out.append(_mean_nn_distance(f, k) / real_nn if real_nn > 0 else None)
+    return out
+
+
+@torch.no_grad()
+def nearest_neighbour_diversity(
+    images_u8: torch.Tensor,
+    labels: torch.Tensor,
+    judge: Judge,
+    real_images_u8: torch.Tensor,
+    real_labels: torch.Tensor,
+) -> float:
+    """Mean over labels of (mean judge-feature distance from each sample to its nearest other sample of
+    that label) ÷ (the same for real digits of that label).
+
+    1 = samples sit as far apart as real digits do; near 0 = near-duplicates (memorised or collapsed
+    modes), which the covariance-based `diversity` can miss. Both sides are measured in groups of
+    the same size k = min(#samples, #real) per label, averaged over the disjoint groups that fit.
+    Labels with fewer than 2 samples or 2 real digits are skipped; EvaluationError if all are.
+    """
+    _check_images(images_u8, "samples")
+    _check_images(real_images_u8, "real images")
+    labels = _check_labels(labels, images_u8.shape[0], "samples")
+    real_labels = _check_labels(real_labels, real_images_u8.shape[0], "real images")
+    fake = judge_predict(judge, images_u8).features
+    real = judge_predict(judge, real_images_u8).features
+    ratios = [r for r in _nn_diversity_per_label(fake, labels, real, real_labels) if r is not None]
+    if not ratios:
+        raise EvaluationError("nearest_neighbour_diversity needs at least 2 samples and 2 real digits of some label.")
+    return sum(ratios) / len(ratios)
