@@ -21,10 +21,8 @@ from PIL import Image
 from gradio_helpers import wait_outputs  # tests/gradio_helpers.py (pytest puts tests/ on sys.path)
 
 from bench.soak import TRAIN, AppProcess, expected_generate, launch, png, wait_for
-from conftest import ROOT, SHARED_DATA
+from conftest import ROOT
 from gancls.checkpoint import load_checkpoint
-
-DATA = SHARED_DATA if SHARED_DATA.is_dir() else None
 
 
 def train_args(**changes: Any) -> list:
@@ -41,9 +39,10 @@ def steps_in(using: str) -> int:
 
 
 @pytest.fixture(scope="module")
-def app(tiny_checkpoint: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[AppProcess]:
+def app(tiny_checkpoint: Path, data_dir: Path | None,
+        tmp_path_factory: pytest.TempPathFactory) -> Iterator[AppProcess]:
     """The app with its own runs folder and TMPDIR."""
-    server = launch(tiny_checkpoint, tmp_path_factory.mktemp("reliability"), data_dir=DATA)
+    server = launch(tiny_checkpoint, tmp_path_factory.mktemp("reliability"), data_dir=data_dir)
     yield server
     server.stop()
 
@@ -331,9 +330,9 @@ def test_divergence_shows_the_message_and_keeps_the_last_good_model(tiny_checkpo
     assert load_checkpoint(session.checkpoint).step == 10
 
 
-def test_sigterm_saves_every_running_training_and_a_restart_restores_it(tiny_checkpoint: Path,
+def test_sigterm_saves_every_running_training_and_a_restart_restores_it(tiny_checkpoint: Path, data_dir: Path | None,
                                                                         tmp_path: Path) -> None:
-    server = launch(tiny_checkpoint, tmp_path / "first", "--train-concurrency", "2", data_dir=DATA,
+    server = launch(tiny_checkpoint, tmp_path / "first", "--train-concurrency", "2", data_dir=data_dir,
                     runs=tmp_path / "runs")
     try:
         tabs = [Client(server.url, verbose=False) for _ in range(2)]
@@ -352,7 +351,7 @@ def test_sigterm_saves_every_running_training_and_a_restart_restores_it(tiny_che
     assert len(kept) == 2 and all(s > 0 for s in steps)
     assert not list(server.tmp.glob("gancls-app-*"))  # live temp folders were removed on exit
 
-    again = launch(tiny_checkpoint, tmp_path / "second", data_dir=DATA, runs=tmp_path / "runs")
+    again = launch(tiny_checkpoint, tmp_path / "second", data_dir=data_dir, runs=tmp_path / "runs")
     try:
         out = Client(again.url, verbose=False).predict(kept[0].name, api_name="/restore")
         assert f"trained for {load_checkpoint(kept[0]).step:,} steps" in out[4]

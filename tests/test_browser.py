@@ -1,5 +1,6 @@
 """A real browser drives the app: train live, stop, generate a 7, probe a gallery digit.
 
+Each test opens its own page (its own Gradio session), so none depends on what another left behind.
 Screenshots of each step go to test-artifacts/.
 """
 
@@ -16,22 +17,31 @@ ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
         "--no-first-run"]
 
-pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian chromium is not installed at /usr/bin/chromium")
+pytestmark = [pytest.mark.slow,
+              pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian chromium is not installed at /usr/bin/chromium")]
 
 
 @pytest.fixture(scope="module")
-def page(app_url: str) -> Iterator:
+def browser() -> Iterator:
     from playwright.sync_api import sync_playwright
 
     ARTIFACTS.mkdir(exist_ok=True)
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, headless=True)
-        page = browser.new_page(viewport={"width": 1280, "height": 1000})
-        page.set_default_timeout(30_000)
-        page.goto(app_url)
-        page.wait_for_selector("#train-btn")
-        yield page
+        yield browser
         browser.close()
+
+
+@pytest.fixture
+def page(browser, app_url: str) -> Iterator:
+    """A fresh page on the app: a new session with the pretrained model, the Train tab open."""
+    context = browser.new_context(viewport={"width": 1280, "height": 1000})
+    page = context.new_page()
+    page.set_default_timeout(30_000)
+    page.goto(app_url)
+    page.wait_for_selector("#train-btn")
+    yield page
+    context.close()
 
 
 def shot(page, name: str) -> None:
@@ -91,6 +101,7 @@ def test_probe_gallery_digit(page) -> None:
 
 
 def test_probe_a_drawing(page) -> None:
+    page.get_by_role("tab", name="3 · Probe").click()
     page.get_by_role("tab", name="Draw").click()
     page.click("#sketch button[aria-label='Brush']")
     box = page.locator("#sketch canvas").first.bounding_box()
@@ -102,7 +113,11 @@ def test_probe_a_drawing(page) -> None:
     page.mouse.up()
     page.click("#draw-btn")
     page.wait_for_selector("#real-label:has-text('Your drawing')")
-    page.wait_for_selector("#probe-score:has-text('D(image, 3)')")
+    # A new page tests label 0 (gallery digit 0's); asking for 1 re-probes the drawing with it.
+    assert "D(image, 1)" not in page.inner_text("#probe-score")
+    page.locator("#probe-label label").nth(1).click()
+    page.wait_for_selector("#probe-score:has-text('D(image, 1)')")
+    assert "Your drawing" in page.inner_text("#real-label")
     shot(page, "5-probe-drawing")
 
 

@@ -20,9 +20,6 @@ from gancls.data import load_embedded
 from gancls.models import GANCLS
 from gancls.train import CheckpointSaved, Finished, Trainer
 
-DATA_ROOT = Path(__file__).resolve().parents[2] / "shared" / "data"
-needs_mnist = pytest.mark.skipif(not (DATA_ROOT / "MNIST" / "raw").is_dir(), reason=f"full MNIST not found under {DATA_ROOT}")
-
 
 @pytest.fixture(scope="module", autouse=True)
 def _one_thread():
@@ -72,12 +69,12 @@ def _cfg(**kw):
 
 
 # ----------------------------------------------------------------------------- SIGKILL
-@needs_mnist
-def test_sigkill_at_random_moments_loses_at_most_the_autosave_interval(tmp_path: Path) -> None:
+@pytest.mark.slow
+def test_sigkill_at_random_moments_loses_at_most_the_autosave_interval(mnist, tmp_path: Path) -> None:
     run = tmp_path / "run"
     # Allowed loss: autosave 0.5 s + slack 1.5 s. The worst seen in a 60-kill soak at load 5-7 on
     # 2 cores was 1.28 s; kills land up to 3 s into training, so a missing autosave still fails.
-    cycles = soak(20, run, DATA_ROOT, seed=1, autosave=0.5, slack=1.5)
+    cycles = soak(20, run, mnist.root, seed=1, autosave=0.5, slack=1.5)
     report = summary(cycles)
     print(report)  # figures for the log: pytest -s shows them, a failure shows them anyway
     assert report["problems"] == []
@@ -88,7 +85,7 @@ def test_sigkill_at_random_moments_loses_at_most_the_autosave_interval(tmp_path:
 
     # After all that, the run still resumes exactly where its checkpoint is, and finishes cleanly.
     before = load_checkpoint(run).step
-    p = TrainProcess(run, DATA_ROOT, resume=True, autosave=0.5, extra=("--max-seconds", "1"))
+    p = TrainProcess(run, mnist.root, resume=True, autosave=0.5, extra=("--max-seconds", "1"))
     assert p.finish(timeout=120) == 0, p.output()[-2000:]
     out = p.output().decode()
     assert f"train: resuming at step {before} " in out
@@ -97,10 +94,10 @@ def test_sigkill_at_random_moments_loses_at_most_the_autosave_interval(tmp_path:
 
 
 # ----------------------------------------------------------------------------- SIGTERM
-@needs_mnist
-def test_sigterm_saves_the_last_step_and_exits_0(tmp_path: Path) -> None:
+@pytest.mark.slow
+def test_sigterm_saves_the_last_step_and_exits_0(mnist, tmp_path: Path) -> None:
     run = tmp_path / "run"
-    p = TrainProcess(run, DATA_ROOT, resume=False, autosave=0)  # 0: the only save is the one on exit
+    p = TrainProcess(run, mnist.root, resume=False, autosave=0)  # 0: the only save is the one on exit
     try:
         assert p.wait_for(rb"\| *([1-9]\d*)/\d+ \[", 120), p.output()[-2000:]  # some steps done
         p.proc.send_signal(signal.SIGTERM)

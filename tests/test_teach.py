@@ -96,16 +96,45 @@ def test_heatmap_colours_low_and_high_cells_differently():
 
 
 # ------------------------------------------------------------ style vs label
-def test_style_grid_rows_keep_style_columns_change_label(trained):
-    g = teach.style_grid(trained.model, 3, [1, 5, 7, 0], seed=11)
-    assert g.shape == (3, 4, 28, 28) and g.dtype == np.uint8
-    for r in range(3):  # one noise vector, four labels: four different digits
-        assert len({g[r, c].tobytes() for c in range(4)}) == 4
-    for c in range(4):  # one label, three noise vectors
-        assert len({g[r, c].tobytes() for r in range(3)}) == 3
-    np.testing.assert_array_equal(g, teach.style_grid(trained.model, 3, [1, 5, 7, 0], seed=11))
-    assert not np.array_equal(g, teach.style_grid(trained.model, 3, [1, 5, 7, 0], seed=12))
-    assert teach.tile(g).shape == (3 * 30 + 2, 4 * 30 + 2)
+def test_style_grid_rows_keep_style_columns_change_label():
+    # The shipped pretrained G (the 300-step fixture's digits are too rough for the judge to read).
+    from pathlib import Path
+
+    from gancls.checkpoint import load_checkpoint
+    from gancls.judge import judge_predict, load_judge
+
+    model = load_checkpoint(Path(__file__).resolve().parents[1] / "checkpoints" / "pretrained").model
+    judge, labels = load_judge(), list(range(10))
+
+    def read_as_labels(grid: np.ndarray) -> float:
+        """Share of cells the judge reads as their column's label."""
+        pred = judge_predict(judge, torch.from_numpy(grid.reshape(-1, 28, 28).copy())).predictions
+        return (pred.view(grid.shape[:2]) == torch.tensor(labels)).float().mean().item()
+
+    def ink_by_row(grid: np.ndarray) -> tuple[float, float]:
+        """(spread of the rows' mean ink / mean ink, share of ink variance the row explains once labels are removed)."""
+        ink = grid.reshape(*grid.shape[:2], -1).astype(np.float64).sum(-1)  # [rows, labels]
+        residual = ink - ink.mean(0, keepdims=True)  # each label's own amount of ink removed
+        explained = (residual.mean(1) ** 2).sum() * grid.shape[1] / (residual ** 2).sum()
+        return float(ink.mean(1).std() / ink.mean()), float(explained)
+
+    g = teach.style_grid(model, 8, labels, seed=11)
+    assert g.shape == (8, 10, 28, 28) and g.dtype == np.uint8
+    assert read_as_labels(g) >= 0.9  # columns change label: the judge reads each column as its digit (1.0 seen)
+    spread, explained = ink_by_row(g)
+    # Rows keep style: the noise sets stroke weight, so a row's digits are all heavy or all light
+    # (spread 0.3 and share 0.75 seen), and rows differ from each other.
+    assert spread >= 0.1 and explained >= 0.5, (spread, explained)
+    for c in range(10):  # one label, eight noise vectors
+        assert len({g[r, c].tobytes() for r in range(8)}) == 8
+    np.testing.assert_array_equal(g, teach.style_grid(model, 8, labels, seed=11))
+    assert not np.array_equal(g, teach.style_grid(model, 8, labels, seed=12))
+    assert teach.tile(g).shape == (8 * 30 + 2, 10 * 30 + 2)
+
+    # The checks can fail: an untrained G's grid reads as no label, and its noise changes nothing visible.
+    torch.manual_seed(0)
+    untrained = teach.style_grid(GANCLS(model.cfg), 8, labels, seed=11)
+    assert read_as_labels(untrained) < 0.5 and ink_by_row(untrained)[0] < 0.1
 
 
 def test_label_interpolation_ends_are_the_plain_samples(trained):
@@ -223,7 +252,8 @@ def test_ablation_alternates_arms_with_equal_time_and_evaluates(data):
         assert steps == sorted(set(steps)) and len(steps) <= 1.0 / 0.3 + 2  # thinned, but the last kept
         assert steps[-1] == ab.trainers[arm].step_count
     used = ab.used_seconds
-    assert min(used.values()) >= 1.0 and abs(used["gan-cls"] - used["plain"]) < 0.1  # within one slice
+    step_s = max(used[a] / max(1, ab.trainers[a].step_count) for a in used)  # this run's mean step, under its load
+    assert min(used.values()) >= 1.0 and abs(used["gan-cls"] - used["plain"]) < 0.1 + 3 * step_s  # ends within a step
     assert _tags(events)[-2:] == [("gan-cls", "Evaluated"), ("plain", "Evaluated")]
     for arm, r in ab.results.items():
         assert r["objective"] == arm and r["steps"] == ab.trainers[arm].step_count > 0
@@ -263,7 +293,8 @@ def test_ablation_stops_on_request(data):
     assert time.perf_counter() - t0 < 10
     assert ab.finish_reason == {"gan-cls": "stopped", "plain": "stopped"}
     assert sorted(arm for arm, ev in events if isinstance(ev, Finished)) == ["gan-cls", "plain"]
-    assert abs(ab.used_seconds["gan-cls"] - ab.used_seconds["plain"]) < 0.1 + 0.1  # one slice, one step
+    step_s = max(ab.used_seconds[a] / max(1, t.step_count) for a, t in ab.trainers.items())  # this run's mean step
+    assert abs(ab.used_seconds["gan-cls"] - ab.used_seconds["plain"]) < 0.1 + 3 * step_s  # one slice, one (slow) step
     assert all(0 < t.step_count for t in ab.trainers.values()) and max(ab.used_seconds.values()) < 5
 
 
