@@ -222,6 +222,7 @@ def _bad_cases(img: dict[str, str]) -> list[tuple[str, Callable[[Client], Any], 
     ]
 
 
+@pytest.mark.slow
 def test_bad_input_table_through_the_client(app: AppProcess, tmp_path: Path) -> None:
     client = Client(app.url, verbose=False)
     *_, using, _, _ = client.predict(*train_args(max_steps=4), api_name="/train")
@@ -330,6 +331,7 @@ def test_divergence_shows_the_message_and_keeps_the_last_good_model(tiny_checkpo
     assert load_checkpoint(session.checkpoint).step == 10
 
 
+@pytest.mark.slow
 def test_sigterm_saves_every_running_training_and_a_restart_restores_it(tiny_checkpoint: Path, data_dir: Path | None,
                                                                         tmp_path: Path) -> None:
     server = launch(tiny_checkpoint, tmp_path / "first", "--train-concurrency", "2", data_dir=data_dir,
