@@ -16,6 +16,7 @@ import argparse
 import os
 import re
 import shutil
+import subprocess
 import sys
 import tempfile
 from dataclasses import dataclass
@@ -64,7 +65,7 @@ class StagedFile:
 
 
 def space_sources(root: Path = ROOT) -> list[Path]:
-    """The repository files the Space gets, relative to `root`, sorted (caches, runs and hidden files left out)."""
+    """The repository files the Space gets, relative to `root`, sorted (caches, runs, hidden and git-ignored files left out)."""
     out = []
     for entry in SPACE_ENTRIES:
         top = root / entry
@@ -79,7 +80,18 @@ def space_sources(root: Path = ROOT) -> list[Path]:
             for name in sorted(filenames):
                 if not name.startswith(".") and not name.endswith(SKIP_SUFFIXES):
                     out.append((Path(dirpath) / name).relative_to(root))
-    return sorted(out)
+    ignored = git_ignored(root, out)
+    return sorted(p for p in out if p.as_posix() not in ignored)
+
+
+def git_ignored(root: Path, paths: list[Path]) -> set[str]:
+    """Those of `paths` that git ignores in `root` (generated files); empty outside a git work tree or without git."""
+    try:
+        r = subprocess.run(["git", "check-ignore", "-z", "--stdin"], cwd=root, capture_output=True,
+                           input=b"\0".join(p.as_posix().encode() for p in paths), timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return set()
+    return set(r.stdout.decode().split("\0")) - {""} if r.returncode in (0, 1) else set()
 
 
 def read_front_matter(readme: str) -> tuple[dict[str, str], str]:
