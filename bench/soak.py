@@ -148,7 +148,7 @@ def png(path: str) -> Any:
 
 def expected_generate(model: Any, labels: list[int], per: int, seed: int) -> Any:
     """What the app's Generate shows for this model and request (uint8 [H, W])."""
-    from demo.views import labelled_grid
+    from gancls.draw import labelled_grid
     from gancls.sampling import label_grid
 
     images, _ = label_grid(model, labels, per, seed, same_noise=False)
@@ -344,15 +344,15 @@ def pretrained_for_bench(work: Path, seconds: float) -> Path:
     """A small model trained for `seconds` on the embedded subset, as the app's shared model."""
     import torch
 
-    from gancls.config import model_preset, train_preset
+    from gancls.config import Budget, model_preset, train_preset
     from gancls.data import load_embedded
     from gancls.train import Trainer
 
     torch.set_num_threads(1)
     out = work / "pretrained"
-    trainer = Trainer(model_preset("small"), train_preset("small", max_seconds=seconds, epochs=None), load_embedded(),
+    trainer = Trainer(model_preset("small"), train_preset("small"), load_embedded(),
                       device="cpu", run_dir=out)
-    for _ in trainer.run():
+    for _ in trainer.run(Budget(seconds=seconds)):
         pass
     return out
 

@@ -54,22 +54,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def evaluate(model: Any, data: Any, judge: Any) -> dict[str, float]:
-    """Judge figures for 100 samples per digit and D's mismatch AUC on 2,000 test digits."""
-    import torch
+    """The one evaluation protocol (gancls.report.evaluate_model): 100 samples per digit, 2,000 test digits."""
+    from gancls.report import evaluate_model
 
-    from gancls.evaluate import evaluate_samples, mismatch_auc
-    from gancls.probe import match_scores
-    from gancls.sampling import label_grid
-
-    was_training = model.training
-    model.eval()
-    images, labels = label_grid(model, range(10), 100, seed=123)
-    r = evaluate_samples(images, labels, judge, data.test_images, data.test_labels)
-    auc = mismatch_auc(lambda x, y: match_scores(model, x, y), data.test_images[:2000], data.test_labels[:2000],
-                       torch.Generator().manual_seed(0))
-    model.train(was_training)
-    return {"label_accuracy": r["label_accuracy"], "diversity": r["diversity"],
-            "frechet_distance": r["frechet_distance"], "mismatch_auc": auc}
+    r = evaluate_model(model, data, judge, per_label=100, eval_digits=2000, seed=123)
+    return {k: r[k] for k in ("label_accuracy", "diversity", "nn_diversity", "frechet_distance", "mismatch_auc")}
 
 
 def reached(point: dict[str, Any], accuracy: float, strict: bool) -> bool:
@@ -84,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     a = parse_args(argv)
     import torch
 
-    from gancls.config import model_preset, train_preset
+    from gancls.config import Budget, model_preset, train_preset
     from gancls.data import load_mnist
     from gancls.judge import load_judge
     from gancls.train import Finished, Metrics, Trainer
@@ -101,7 +90,6 @@ def main(argv: list[str] | None = None) -> int:
         judge = load_judge()
         # No epoch or time limit of the engine's own: this bench decides when to stop.
         cfg = train_preset(a.arch, seed=a.seed, autosave_seconds=0, precision=a.precision)
-        cfg = type(cfg).from_dict({**cfg.to_dict(), "epochs": None})
         trainer = Trainer(model_preset(a.arch), cfg, data, device=a.device)
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr)
@@ -112,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     train_s = cpu_s = 0.0
     next_eval = a.eval_every
     loads = [load_average()]
-    events = trainer.run()
+    events = trainer.run(Budget())  # no limit of the engine's own: this bench decides when to stop
     t0, c0 = time.perf_counter(), time.process_time()
     for event in events:
         if isinstance(event, Finished):

@@ -58,13 +58,12 @@ def through_app(client, args: argparse.Namespace) -> tuple[float, int]:
 
 def alone(args: argparse.Namespace, data) -> float:
     """images/s of trainer.run() with nobody consuming the events."""
-    from gancls.config import model_preset, train_preset
+    from gancls.config import Budget, model_preset, train_preset
     from gancls.train import Trainer
 
-    cfg = train_preset(args.arch, batch_size=args.batch_size, lr_d=args.lr_d, lr_g=args.lr_g, max_seconds=args.seconds,
-                       epochs=None)
+    cfg = train_preset(args.arch, batch_size=args.batch_size, lr_d=args.lr_d, lr_g=args.lr_g)
     trainer = Trainer(model_preset(args.arch), cfg, data, device="cpu")
-    for _ in trainer.run():
+    for _ in trainer.run(Budget(seconds=args.seconds)):
         pass
     last = trainer.history[-1]
     return last["images_seen"] / last["elapsed"]

@@ -26,7 +26,7 @@ from gancls.models import GANCLS
 
 from .compute import ComputeThreads
 from .session import Session, SessionStore
-from .views import start_curves, status_html, using_text
+from .ui import start_curves, status_html, using_text
 
 READY = "Ready. Press Train for a fresh run with these settings; the curves and the grid update live."
 

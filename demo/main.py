@@ -68,7 +68,7 @@ def build_app(args: argparse.Namespace):
     Returns (Blocks, AppContext).
     """
     from .context import load_context
-    from .layout import build_demo
+    from .page import build_demo
     from .zerogpu import make_gpu_chunk, zero_gpu_available
 
     gpu_chunk = make_gpu_chunk() if zero_gpu_available() else None

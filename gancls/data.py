@@ -20,13 +20,15 @@ from typing import Callable
 import numpy as np
 import torch
 
+from .errors import UserError
+
 # (train images, train labels, test images, test labels), as torchvision names them in MNIST/raw/.
 IDX_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
 EMBEDDED_PATH = Path(__file__).parent / "assets" / "mnist_subset.npz"
 EMBEDDED_KEYS = ("train_images", "train_labels", "test_images", "test_labels")
 
 
-class DataError(ValueError):
+class DataError(UserError):
     """The MNIST data asked for is missing, truncated or malformed."""
 
 
@@ -203,7 +205,9 @@ def _load_or_download(cache: Path, timeout: float, say: Callable[[str], None]) -
 
     _probe_mirrors(timeout)
 
-    from torchvision.datasets import MNIST  # heavy import, needed only when really downloading
+    from torchvision.datasets import (
+        MNIST,  # heavy import, needed only when really downloading
+    )
 
     cache.mkdir(parents=True, exist_ok=True)
     # Download into a private staging folder and move it into place only once it reads back whole,
@@ -228,7 +232,9 @@ def _load_or_download(cache: Path, timeout: float, say: Callable[[str], None]) -
 
 def _probe_mirrors(timeout: float) -> None:
     """Raise OSError unless some MNIST mirror (or its proxy) accepts a TCP connection within `timeout` s."""
-    from torchvision.datasets import MNIST  # read at call time so tests can point the mirrors elsewhere
+    from torchvision.datasets import (
+        MNIST,  # read at call time so tests can point the mirrors elsewhere
+    )
 
     targets = [_connect_target(url) for url in MNIST.mirrors]
     results: queue.Queue[tuple[str, Exception | None]] = queue.Queue()

@@ -39,6 +39,8 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from .errors import UserError
+
 MAX_PIXELS = 40_000_000  # decoded pixels; a 40 MP photo is fine, a decompression bomb is not
 MAX_FILE_BYTES = 20 * 1024 * 1024
 SIZE, BOX, CENTRE = 28, 20, 14.0  # MNIST frame, the box the ink fits in, where its mass sits
@@ -49,7 +51,7 @@ MAX_UPSCALE = 4.0  # so a speck is not blown up into a 20x20 block
 _EDITOR_KEYS = {"background", "layers", "composite"}
 
 
-class ImageInputError(ValueError):
+class ImageInputError(UserError):
     """An input that cannot become a digit; the message is meant for the user."""
 
 

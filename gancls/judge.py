@@ -10,6 +10,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .errors import UserError
+
 ARCHITECTURE = "judge-cnn-v1"
 DEFAULT_FILENAME = "judge.safetensors"
 
@@ -18,7 +20,7 @@ _MNIST_MEAN = 0.1307
 _MNIST_STD = 0.3081
 
 
-class JudgeError(ValueError):
+class JudgeError(UserError):
     """Bad input to the judge: a missing or malformed checkpoint, or images of the wrong kind."""
 
 

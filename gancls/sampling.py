@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import numbers
 import os
 from typing import Sequence
 
@@ -10,6 +9,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from . import validate
 from .models import GANCLS
 
 
@@ -18,21 +18,7 @@ def to_uint8(images: torch.Tensor) -> torch.Tensor:
     return (images.detach().float().clamp(0, 1) * 255).round().to(torch.uint8).squeeze(1).cpu()
 
 
-def check_labels(labels: Sequence[int] | torch.Tensor, num_classes: int = 10) -> torch.Tensor:
-    """Labels as int64 [N]; refuse an empty selection or a label outside 0..num_classes-1."""
-    try:
-        t = torch.as_tensor(labels)
-    except (TypeError, ValueError, RuntimeError):  # None, text, numbers beyond int64
-        raise ValueError(f"labels must be whole numbers from 0 to {num_classes - 1}") from None
-    if t.numel() == 0:
-        raise ValueError("no labels chosen: pick at least one digit from 0 to 9")
-    if t.dtype == torch.bool or t.is_complex() or (t.is_floating_point() and not torch.equal(t, t.round())):
-        raise ValueError(f"labels must be whole numbers from 0 to {num_classes - 1}")
-    t = t.to(torch.int64).flatten()
-    bad = t[(t < 0) | (t >= num_classes)]
-    if len(bad):
-        raise ValueError(f"label {int(bad[0])} is outside 0..{num_classes - 1}")
-    return t
+check_labels = validate.labels  # the boundary check, under the name callers know
 
 
 @torch.no_grad()
@@ -62,8 +48,8 @@ def label_grid(model: GANCLS, labels: Sequence[int], per_label: int, seed: int,
     With `same_noise`, column j uses one noise vector for every label: one style, ten digits.
     """
     y = check_labels(labels, model.cfg.num_classes)
-    per_label = _whole(per_label, "samples per label", 1, 10_000)
-    g = torch.Generator().manual_seed(_whole(seed, "seed", 0, 2**63 - 1, "2**63-1"))
+    per_label = validate.whole("samples per label", per_label, 1, 10_000)
+    g = torch.Generator().manual_seed(validate.seed("seed", seed))
     if same_noise:
         noise = model.noise(per_label, g).repeat(len(y), 1)  # [L*P, noise_dim]
     else:
@@ -72,18 +58,11 @@ def label_grid(model: GANCLS, labels: Sequence[int], per_label: int, seed: int,
     return sample(model, y, g, noise=noise), y
 
 
-def _whole(value: object, name: str, low: int, high: int, high_text: str = "") -> int:
-    # Settings from a UI may arrive as floats (3.0) or numpy ints; anything not a whole number is refused.
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or not low <= value <= high:
-        raise ValueError(f"{name} must be a whole number from {low} to {high_text or high} (got {value!r})")
-    return int(value)
-
-
 def grid_image(images: torch.Tensor, nrow: int, padding: int = 2) -> np.ndarray:
     """uint8 digits [N, 28, 28] -> one uint8 [H, W] image, `nrow` digits per row."""
-    from torchvision.utils import make_grid  # heavy import (all of torchvision): keeps `train` start-up fast
+    from torchvision.utils import (
+        make_grid,  # heavy import (all of torchvision): keeps `train` start-up fast
+    )
 
     grid = make_grid(images.unsqueeze(1), nrow=nrow, padding=padding, pad_value=64)  # [3, H, W]
     return grid[0].numpy()

@@ -1,8 +1,12 @@
 """The training engine: a per-step API and an iterator of events that a CLI prints and a UI draws.
 
-    trainer = Trainer(model_preset("fast"), train_preset("fast", max_seconds=60), data, run_dir="run")
-    for event in trainer.run():
+    trainer = Trainer(model_preset("fast"), train_preset("fast"), data, run_dir="run")
+    for event in trainer.run(Budget(seconds=60)):
         print(event)            # Started, Metrics, Samples, CheckpointSaved, Finished
+
+A *run* goes from Started to Finished. It may be driven in slices (`run(budget, slice_seconds=…)`
+ends a slice with Paused; the next `run()` call goes on where it stopped), so ablations and GPU
+chunks need not touch the trainer's state. Only this module writes a Trainer's fields.
 
 The engine never prints. One iteration = one D step on the three stacked batches, then one G
 step on fresh noise (as the seed's two sess.run calls did).
@@ -22,13 +26,17 @@ import torch
 
 from . import __version__
 from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from .config import ModelConfig, TrainConfig, validate_train
+from .config import Budget, ModelConfig, TrainConfig
 from .device import describe_device, fast_bf16, resolve_device
+from .errors import UserError
 from .models import GANCLS, wrong_labels
 from .sampling import to_uint8
 
-BUDGET_FIELDS = ("epochs", "max_steps", "max_seconds", "autosave_seconds", "metrics_every",
-                 "metrics_seconds", "sample_seconds")  # may change when resuming; the rest may not
+INTERVAL_FIELDS = ("autosave_seconds", "metrics_every", "metrics_seconds", "sample_seconds")  # may change on resume
+MAX_HISTORY = 10_000  # metric entries kept; beyond, older ones are thinned (curves and CSV still span the run)
+MAX_GRIDS = 160  # fixed-noise grids kept (~63 KB each); beyond, older ones are thinned (the GIF still spans the run)
+
+StopFlag = threading.Event | Callable[[], bool] | None
 
 
 @dataclass
@@ -52,7 +60,7 @@ class Metrics:
     d_fake: float  # mean D(generated image, right label)
     d_wrong: float  # mean D(real image, wrong label)
     images_per_s: float
-    elapsed: float  # seconds of training in this run() call
+    elapsed: float  # seconds of training in this run (all its slices)
     progress: float  # 0..1 of the budget, as far as one is set
 
     def to_dict(self) -> dict[str, float]:
@@ -73,6 +81,14 @@ class CheckpointSaved:
 
 
 @dataclass
+class Paused:
+    """A slice of the run ended; call `run()` again to go on (the run's budget and clock carry over)."""
+
+    step: int
+    elapsed: float
+
+
+@dataclass
 class Finished:
     step: int
     reason: str  # "steps" | "epochs" | "time" | "stopped" | "diverged"
@@ -80,7 +96,7 @@ class Finished:
     path: Path | None = None
 
 
-Event = Started | Metrics | Samples | CheckpointSaved | Finished
+Event = Started | Metrics | Samples | CheckpointSaved | Paused | Finished
 
 
 class IndexStream:
@@ -109,26 +125,72 @@ class IndexStream:
         return torch.cat([rest, self.perm[:self.pos]])
 
 
-@dataclass
-class _Window:
-    """Metric sums kept on the device between host reads (one sync per read, not per step)."""
+class _Clock:
+    """Seconds of training: runs while the engine works, stands still while a consumer holds an event."""
 
-    sums: torch.Tensor | None = None
-    steps: int = 0
-    t0: float = field(default_factory=time.perf_counter)
+    def __init__(self, seconds: float = 0.0):
+        self._base, self._since = seconds, None
+
+    def start(self) -> None:
+        if self._since is None:
+            self._since = time.perf_counter()
+
+    def stop(self) -> None:
+        if self._since is not None:
+            self._base += time.perf_counter() - self._since
+            self._since = None
+
+    @property
+    def seconds(self) -> float:
+        return self._base + (time.perf_counter() - self._since if self._since is not None else 0.0)
+
+
+@dataclass
+class _Run:
+    """One run's budget and clocks (run-clock seconds), kept between slices."""
+
+    budget: Budget
+    clock: _Clock = field(default_factory=_Clock)
+    last_sample: float = 0.0
+    last_save: float = 0.0
+    window_sums: torch.Tensor | None = None  # metric sums kept on the device between host reads
+    window_steps: int = 0
+    window_t0: float = 0.0
 
     def add(self, values: torch.Tensor) -> None:
-        self.sums = values if self.sums is None else self.sums + values
-        self.steps += 1
+        self.window_sums = values if self.window_sums is None else self.window_sums + values
+        self.window_steps += 1
+
+    def clear_window(self) -> None:
+        self.window_sums, self.window_steps, self.window_t0 = None, 0, self.clock.seconds
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"budget": self.budget.to_dict(), "seconds": self.clock.seconds,
+                "last_sample": self.last_sample, "last_save": self.last_save}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> _Run:
+        run = cls(Budget(**d["budget"]), _Clock(d["seconds"]), d["last_sample"], d["last_save"])
+        run.window_t0 = d["seconds"]
+        return run
+
+
+def _thinned(items: list, cap: int) -> list:
+    """`items` with every other old entry dropped once it holds more than `cap` (first and last kept)."""
+    return items if len(items) <= cap else items[:-1][::2] + items[-1:]
+
+
+def _stop_flag(stop: StopFlag) -> Callable[[], bool]:
+    return (stop.is_set if isinstance(stop, threading.Event) else stop) or (lambda: False)
 
 
 class Trainer:
-    """Owns the model, optimisers, data on the device, RNG streams and the run directory."""
+    """Owns the model, optimisers, data on the device, RNG streams, the run's budget and the run directory."""
 
     def __init__(self, model_cfg: ModelConfig, train_cfg: TrainConfig, data: Any, *,
                  device: str | torch.device = "auto", run_dir: str | os.PathLike | None = None,
                  model: GANCLS | None = None):
-        self.model_cfg, self.cfg = model_cfg, validate_train(train_cfg)
+        self.model_cfg, self.cfg = model_cfg, train_cfg
         self.device = resolve_device(device)
         self.run_dir = Path(run_dir) if run_dir is not None else None
         self.data_description = getattr(data, "description", "custom data")
@@ -141,10 +203,10 @@ class Trainer:
         self.images = data.train_images[train_cfg.holdout:].to(self.device)  # uint8 [N, 28, 28]
         self.labels = data.train_labels[train_cfg.holdout:].to(self.device)  # int64 [N]
         if len(self.images) < 1:
-            raise ValueError(f"no training images left after holding out {train_cfg.holdout}")
+            raise UserError(f"no training images left after holding out {train_cfg.holdout}")
         c = self.cfg
         # The fused kernel updates each tensor in one pass; the default makes 25 MB temporaries per
-        # big layer per step, which dominated arch="seed" at batch 10 (1.6x images/CPU-s, bench/).
+        # big layer per step, which dominated arch="seed" at batch 10.
         adam = dict(betas=(c.beta1, c.beta2), eps=c.eps, fused=self.device.type in ("cpu", "cuda"))
         self.opt_d = torch.optim.Adam(self.model.D.parameters(), lr=c.lr_d, **adam)
         self.opt_g = torch.optim.Adam(self.model.G.parameters(), lr=c.lr_g, **adam)
@@ -156,10 +218,11 @@ class Trainer:
         self.fixed_labels = torch.arange(k).repeat_interleave(cols)  # row r = label r
         self.step_count = 0
         self.images_seen = 0
-        self.train_seconds = 0.0  # over all run() calls, resumes included
+        self._seconds_before = 0.0  # training seconds of earlier runs (resumes included)
         self.last_metrics: dict[str, float] = {}
-        self.history: list[dict[str, float]] = []  # every Metrics event, for curves and CSV
-        self.samples_history: list[tuple[int, torch.Tensor]] = []  # (step, grid) for the timeline
+        self.history: list[dict[str, float]] = []  # Metrics events, for curves and CSV (thinned past MAX_HISTORY)
+        self.samples_history: list[tuple[int, torch.Tensor]] = []  # (step, grid) for the timeline (thinned)
+        self._run: _Run | None = None  # the run in progress (between Started and Finished)
         self._good_state: dict[str, torch.Tensor] | None = None
         self._good_step = 0
         self.resumed = False
@@ -183,6 +246,9 @@ class Trainer:
         if self.noise_gen.device != device:
             self.noise_gen = torch.Generator(device=device).manual_seed(self.cfg.seed + 2 + self.step_count)
         self._good_state = None  # re-snapshotted on the new device at the next run()
+        if self._run is not None:
+            self._run.window_sums = None  # a partial window on the old device is dropped, not moved
+            self._run.window_steps = 0
         return self
 
     # ----------------------------------------------------------------- budget
@@ -191,12 +257,23 @@ class Trainer:
         # As the seed: int(num_examples / batch_size) iterations make an epoch.
         return max(1, len(self.images) // self.cfg.batch_size)
 
-    @property
-    def total_steps(self) -> int | None:
-        limits = [self.cfg.max_steps] if self.cfg.max_steps else []
-        if self.cfg.epochs:
-            limits.append(math.ceil(self.cfg.epochs * self.steps_per_epoch))
+    def total_steps(self, budget: Budget | None = None) -> int | None:
+        """The step at which `budget` (default: the running one's) ends the run, if it sets one."""
+        budget = budget if budget is not None else (self._run.budget if self._run else Budget())
+        limits = [budget.steps] if budget.steps else []
+        if budget.epochs:
+            limits.append(math.ceil(budget.epochs * self.steps_per_epoch))
         return min(limits) if limits else None
+
+    @property
+    def train_seconds(self) -> float:
+        """Seconds of training over every run of this model, the one in progress included."""
+        return self._seconds_before + (self._run.clock.seconds if self._run is not None else 0.0)
+
+    @property
+    def running(self) -> bool:
+        """True between a run's Started and its Finished (also while paused between slices)."""
+        return self._run is not None
 
     # ------------------------------------------------------------------- step
     def step(self) -> torch.Tensor:
@@ -249,115 +326,159 @@ class Trainer:
         return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.cfg.precision == "bf16")
 
     # -------------------------------------------------------------------- run
-    def run(self, stop: threading.Event | Callable[[], bool] | None = None,
-            max_seconds: float | None = None) -> Iterator[Event]:
-        """Train until the budget is spent or `stop` is set, yielding events; always saves at the end.
+    def run(self, budget: Budget | None = None, stop: StopFlag = None, *,
+            slice_seconds: float | None = None) -> Iterator[Event]:
+        """Train until `budget` is spent or `stop` is set, yielding events; saves when the run ends.
 
-        `max_seconds` (or the config's) bounds this call; steps and epochs count over the whole run.
-        If the caller abandons the iterator, the state is still saved (when there is a run dir).
+        A new run starts with Started and keeps `budget` (None: no limit) until Finished. With
+        `slice_seconds`, the call returns after that much training with Paused, and the next call
+        (its `budget` left out) goes on with the same run. A consumer that abandons the iterator
+        still gets the state saved (when there is a run dir); the run then stays open.
         """
-        stopped = (stop.is_set if isinstance(stop, threading.Event) else stop) or (lambda: False)
-        budget = max_seconds if max_seconds is not None else self.cfg.max_seconds
-        total = self.total_steps
-        t_start = time.perf_counter()
-        last_sample = last_save = t_start
-        window = _Window()
-        finished = False
+        stopped = _stop_flag(stop)
+        fresh = self._run is None
+        if fresh:
+            self._run = _Run(budget if budget is not None else Budget())
+        elif budget is not None and budget != self._run.budget:
+            raise UserError("a run is in progress with another budget: finish it (or stop it) first")
+        run = self._run
+        slice_end = None if slice_seconds is None else run.clock.seconds + slice_seconds
         self.model.train()
-        yield Started(self.step_count, total, self.describe_device(), self.data_description, self.resumed)
+        run.clock.start()
+        run.clear_window()
+        events: list[Event] = []
+        if fresh:
+            events.append(Started(self.step_count, self.total_steps(), self.describe_device(),
+                                  self.data_description, self.resumed))
         if self._good_state is None:
             self._snapshot()
-        if self._grid_is_stale():
-            yield self.samples()
+        if fresh and self._grid_is_stale():
+            events.append(self._grid(run))
+        done = False
         try:
             while True:
-                reason = self._stop_reason(time.perf_counter() - t_start, budget, total, stopped)
-                if reason:
-                    break
-                window.add(self.step())
-                now = time.perf_counter()
-                # An autosave that is due forces a read (which checks the state is finite), so the
-                # save interval does not stretch to the metrics interval.
-                save_due = bool(self.cfg.autosave_seconds) and now - last_save >= self.cfg.autosave_seconds
-                if not save_due and window.steps < self.cfg.metrics_every and now - window.t0 < self.cfg.metrics_seconds:
-                    continue
-                metrics = self._read(window, now, t_start, budget, total)
-                window = _Window()
-                if metrics is None:
-                    reason = "diverged"
-                    break
-                yield metrics
-                if now - last_sample >= self.cfg.sample_seconds:
-                    last_sample = now
-                    yield self.samples()
-                if save_due:
-                    last_save = now
-                    event = self.save()
-                    if event:
-                        yield event
-                    else:
-                        self._snapshot()
-            if reason != "diverged" and window.steps:
-                metrics = self._read(window, time.perf_counter(), t_start, budget, total)
-                reason = reason if metrics is not None else "diverged"
-                if metrics is not None:
-                    yield metrics
-            path = None
-            if reason == "diverged":
-                bad_step = self.step_count
-                self._restore()
-                message = (f"training diverged (a loss or weight became NaN or Inf) near step {bad_step}; "
-                           f"the model was put back to its last good state, step {self._good_step}")
-            else:
-                if self._grid_is_stale():
-                    yield self.samples()
-                self.train_seconds += time.perf_counter() - t_start
-                t_start = time.perf_counter()  # counted: only the save's own time is added below
+                run.clock.stop()
+                for event in events:
+                    yield event
+                run.clock.start()
+                if done:
+                    return
+                events, done = self._advance(run, stopped, slice_end)
+        finally:
+            run.clock.stop()
+            if not done and self._run is run:  # the consumer went away (tab closed, cancelled): end the run
+                self._seconds_before += run.clock.seconds
+                self._run = None
+                if self._finite():
+                    self.save()  # and keep the work anyway
+
+    def _advance(self, run: _Run, stopped: Callable[[], bool], slice_end: float | None) -> tuple[list[Event], bool]:
+        """Train until there is something to report: (events, whether this call is over)."""
+        c, total = self.cfg, self.total_steps()
+        while True:
+            reason = self._stop_reason(run, total, stopped)
+            if reason is not None:
+                return self._finish(run, reason), True
+            if slice_end is not None and run.clock.seconds >= slice_end:
+                events = self._flush(run)
+                if events is None:
+                    return self._finish(run, "diverged"), True
+                return [*events, Paused(self.step_count, run.clock.seconds)], True
+            run.add(self.step())
+            now = run.clock.seconds
+            # An autosave that is due forces a read (which checks the state is finite), so the
+            # save interval does not stretch to the metrics interval.
+            save_due = bool(c.autosave_seconds) and now - run.last_save >= c.autosave_seconds
+            if not save_due and run.window_steps < c.metrics_every and now - run.window_t0 < c.metrics_seconds:
+                continue
+            metrics = self._read(run)
+            if metrics is None:
+                return self._finish(run, "diverged"), True
+            events: list[Event] = [metrics]
+            if now - run.last_sample >= c.sample_seconds:
+                events.append(self._grid(run))
+            if save_due:
+                run.last_save = now
                 saved = self.save()
                 if saved:
-                    path = saved.path
-                    yield saved
-                message = {"steps": "reached the step limit", "epochs": "finished the epochs",
-                           "time": "used the time budget", "stopped": "stopped on request"}[reason]
-            finished = True
-            self.train_seconds += time.perf_counter() - t_start
-            yield Finished(self.step_count, reason, message, path)
-        finally:
-            if not finished:  # the consumer went away (tab closed, cancelled): keep the work anyway
-                self.train_seconds += time.perf_counter() - t_start
-                if self._finite():
-                    self.save()
+                    events.append(saved)
+                else:
+                    self._snapshot()
+            return events, False
 
-    def _stop_reason(self, elapsed: float, budget: float | None, total: int | None,
-                     stopped: Callable[[], bool]) -> str | None:
+    def _finish(self, run: _Run, reason: str) -> list[Event]:
+        """End the run: last metrics and grid, a save, Finished."""
+        events: list[Event] = []
+        path = None
+        if reason != "diverged":
+            flushed = self._flush(run)
+            if flushed is None:
+                reason = "diverged"
+            else:
+                events += flushed
+        if reason == "diverged":
+            bad_step = self.step_count
+            self._restore()
+            message = (f"training diverged (a loss or weight became NaN or Inf) near step {bad_step}; "
+                       f"the model was put back to its last good state, step {self._good_step}")
+        else:
+            if self._grid_is_stale():
+                events.append(self._grid(run))
+            saved = self.save()
+            if saved:
+                path = saved.path
+                events.append(saved)
+            message = {"steps": "reached the step limit", "epochs": "finished the epochs",
+                       "time": "used the time budget", "stopped": "stopped on request"}[reason]
+        self._seconds_before += run.clock.seconds
+        self._run = None
+        events.append(Finished(self.step_count, reason, message, path))
+        return events
+
+    def _flush(self, run: _Run) -> list[Event] | None:
+        """The metrics of steps not yet reported ([] if none); None if the state went non-finite."""
+        if not run.window_steps:
+            return []
+        metrics = self._read(run)
+        return None if metrics is None else [metrics]
+
+    def _stop_reason(self, run: _Run, total: int | None, stopped: Callable[[], bool]) -> str | None:
         if total is not None and self.step_count >= total:
-            return "steps" if self.cfg.max_steps and self.step_count >= self.cfg.max_steps else "epochs"
-        if budget is not None and elapsed >= budget:
+            return "steps" if run.budget.steps and self.step_count >= run.budget.steps else "epochs"
+        if run.budget.seconds is not None and run.clock.seconds >= run.budget.seconds:
             return "time"
         return "stopped" if stopped() else None
 
-    def _read(self, window: _Window, now: float, t_start: float, budget: float | None,
-              total: int | None) -> Metrics | None:
-        loss_d, loss_g, d_real, d_fake, d_wrong = (window.sums / window.steps).tolist()  # one host sync
+    def _read(self, run: _Run) -> Metrics | None:
+        loss_d, loss_g, d_real, d_fake, d_wrong = (run.window_sums / run.window_steps).tolist()  # one host sync
         # The last update can turn weights NaN after a finite loss: check them too, before any save.
         if not all(map(math.isfinite, (loss_d, loss_g))) or not self._finite():
             return None
-        elapsed = now - t_start
-        progress = max([self.step_count / total if total else 0.0, elapsed / budget if budget else 0.0])
+        now, total, seconds = run.clock.seconds, self.total_steps(), run.budget.seconds
+        progress = max([self.step_count / total if total else 0.0, now / seconds if seconds else 0.0])
         m = Metrics(self.step_count, self.step_count / self.steps_per_epoch, self.images_seen, loss_d, loss_g,
-                    d_real, d_fake, d_wrong, window.steps * self.cfg.batch_size / max(now - window.t0, 1e-9),
-                    elapsed, min(1.0, progress))
+                    d_real, d_fake, d_wrong, run.window_steps * self.cfg.batch_size / max(now - run.window_t0, 1e-9),
+                    now, min(1.0, progress))
         self.last_metrics = m.to_dict()
         self.history.append(self.last_metrics)
+        if len(self.history) > MAX_HISTORY:
+            self.history = _thinned(self.history, MAX_HISTORY)
+        run.clear_window()
         return m
 
     def _grid_is_stale(self) -> bool:
         return not self.samples_history or self.samples_history[-1][0] != self.step_count
 
+    def _grid(self, run: _Run) -> Samples:
+        run.last_sample = run.clock.seconds
+        return self.samples()
+
     def samples(self) -> Samples:
-        """The fixed-noise grid now: same noise every time, one row per label."""
+        """The fixed-noise grid now (same noise every time, one row per label), kept for the timeline."""
         images = to_uint8(self.model.sample(self.fixed_labels, noise=self.fixed_noise))
         self.samples_history.append((self.step_count, images))
+        if len(self.samples_history) > MAX_GRIDS:
+            self.samples_history = _thinned(self.samples_history, MAX_GRIDS)
         return Samples(self.step_count, images, self.cfg.sample_cols)
 
     # ------------------------------------------------------- last good state
@@ -420,6 +541,30 @@ class Trainer:
         if len(perm) == len(self.images):
             self.stream.perm, self.stream.pos = perm.to(self.device).clone(), int(state["stream.pos"])
 
+    def state_dict(self) -> dict[str, Any]:
+        """Everything that training changes, on the CPU and picklable (e.g. to hand back from a GPU chunk)."""
+        return {
+            "model": {k: v.detach().cpu() for k, v in self.model.state_dict().items()},
+            "train": {k: v.detach().cpu() for k, v in self.train_state().items()},
+            "counters": {"step": self.step_count, "images_seen": self.images_seen,
+                         "seconds_before": self._seconds_before},
+            "history": list(self.history), "samples_history": list(self.samples_history),
+            "last_metrics": dict(self.last_metrics),
+            "run": self._run.to_dict() if self._run is not None else None,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Take over what `state_dict()` returned (from this trainer or a copy of it in another process)."""
+        self.model.load_state_dict(state["model"])
+        counters = state["counters"]
+        self.step_count, self.images_seen = counters["step"], counters["images_seen"]
+        self._seconds_before = counters["seconds_before"]
+        self.load_train_state(state["train"])
+        self.history, self.samples_history = list(state["history"]), list(state["samples_history"])
+        self.last_metrics = dict(state["last_metrics"])
+        self._run = _Run.from_dict(state["run"]) if state["run"] is not None else None
+        self._good_state = None
+
     def meta(self) -> dict[str, Any]:
         """What the checkpoint says about this run (JSON-able)."""
         return {
@@ -441,30 +586,30 @@ class Trainer:
 
     @classmethod
     def resume(cls, path: str | os.PathLike, data: Any, *, device: str | torch.device = "auto",
-               run_dir: str | os.PathLike | None = None, **budget: Any) -> Trainer:
+               run_dir: str | os.PathLike | None = None, **intervals: Any) -> Trainer:
         """A trainer that continues a saved run from its step, with the same RNG streams.
 
-        Only budget settings (epochs, max_steps, max_seconds, autosave/report intervals) may change.
+        The run keeps its own settings; only the reporting intervals (INTERVAL_FIELDS) may change.
+        The budget is what the next `run()` is given.
         """
         ckpt = load_checkpoint(path)
         if not ckpt.train_state:
-            raise CheckpointError(f"{ckpt.path}: holds weights only (no optimiser state), so it cannot be resumed")
-        bad = [k for k, v in budget.items() if k not in BUDGET_FIELDS and v is not None]
+            raise CheckpointError(f"{ckpt.path.name}: holds weights only (no optimiser state), so it cannot be "
+                                  "resumed; start a new run, or use it as it is for generating and probing")
+        bad = [k for k, v in intervals.items() if k not in INTERVAL_FIELDS and v is not None]
         if bad:
-            raise ValueError(f"cannot change {', '.join(bad)} when resuming; start a new run instead")
-        values = {**ckpt.meta["train_config"], **{k: v for k, v in budget.items() if v is not None}}
-        if budget.get("epochs") is None and budget.get("max_steps") is not None:
-            values["epochs"] = None  # an explicit step budget replaces the saved epoch budget
+            raise UserError(f"cannot change {', '.join(bad)} when resuming; start a new run instead")
+        values = {**ckpt.meta["train_config"], **{k: v for k, v in intervals.items() if v is not None}}
         t = cls(ckpt.model.cfg, TrainConfig.from_dict(values), data, device=device,
                 run_dir=run_dir if run_dir is not None else ckpt.path.parent, model=ckpt.model)
         t.step_count = ckpt.step
         t.images_seen = int(ckpt.meta.get("images_seen", 0))
-        t.train_seconds = float(ckpt.meta.get("train_seconds", 0.0))
-        t.history = list(ckpt.meta.get("history", []))
+        t._seconds_before = float(ckpt.meta.get("train_seconds", 0.0))
+        t.history = [h for h in ckpt.meta.get("history", []) if isinstance(h, dict)]
         t.last_metrics = dict(ckpt.meta.get("last_metrics", {}))
         try:
             t.load_train_state(ckpt.train_state)
         except (KeyError, ValueError, RuntimeError) as e:
-            raise CheckpointError(f"{ckpt.path}: training state does not fit this run ({e})") from None
+            raise CheckpointError(f"{ckpt.path.name}: training state does not fit this run ({e})") from None
         t.resumed = True
         return t

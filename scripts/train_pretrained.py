@@ -3,7 +3,7 @@
     python scripts/train_pretrained.py --data-dir ../shared/data --steps 6000 --out checkpoints/pretrained
 
 Trains the default preset on full MNIST, evaluates with the judge every --eval-every steps (1,000
-samples, 2,000 test digits for the mismatch AUC), and keeps the evaluated state with the best
+samples, 2,000 test digits for D's figures: gancls.report.evaluate_model), and keeps the evaluated state with the best
 label accuracy among those with diversity >= 0.9 (else the most diverse). Saves weights only.
 """
 
@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import dataclasses
 import sys
 import time
 from pathlib import Path
@@ -21,25 +20,18 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from gancls.checkpoint import save_checkpoint  # noqa: E402
-from gancls.config import model_preset, train_preset  # noqa: E402
+from gancls.config import Budget, model_preset, train_preset  # noqa: E402
 from gancls.data import load_mnist  # noqa: E402
-from gancls.evaluate import evaluate_samples, mismatch_auc  # noqa: E402
 from gancls.judge import load_judge  # noqa: E402
-from gancls.probe import match_scores  # noqa: E402
-from gancls.sampling import label_grid  # noqa: E402
+from gancls.report import evaluate_model  # noqa: E402
 from gancls.train import Finished, Trainer  # noqa: E402
 
 
 def evaluate(model, data, judge) -> dict:
-    """Judge figures for 100 samples per label and D's mismatch AUC on 2,000 test digits."""
-    model.eval()
-    images, labels = label_grid(model, range(10), 100, seed=123)
-    r = evaluate_samples(images, labels, judge, data.test_images, data.test_labels)
-    r["mismatch_auc"] = mismatch_auc(lambda x, y: match_scores(model, x, y), data.test_images[:2000],
-                                     data.test_labels[:2000], torch.Generator().manual_seed(0))
-    model.train()
-    keep = ("label_accuracy", "diversity", "frechet_distance", "judge_confidence", "mismatch_auc")
-    return {k: round(float(r[k]), 4) for k in keep}
+    """The headline figures of the one evaluation protocol (gancls.report.evaluate_model)."""
+    r = evaluate_model(model, data, judge, per_label=100, eval_digits=2000, seed=123)
+    keep = ("label_accuracy", "diversity", "nn_diversity", "frechet_distance", "judge_confidence", "mismatch_auc")
+    return {k: None if r[k] is None else round(float(r[k]), 4) for k in keep}
 
 
 def main() -> None:
@@ -57,15 +49,13 @@ def main() -> None:
 
     data = load_mnist(a.data_dir, allow_download=False)
     judge = load_judge()
-    cfg = train_preset(a.arch, max_steps=a.steps, seed=a.seed, autosave_seconds=0, sample_seconds=1e9)
-    cfg = dataclasses.replace(cfg, epochs=None)  # the step budget alone (None overrides are ignored)
+    cfg = train_preset(a.arch, seed=a.seed, autosave_seconds=0, sample_seconds=1e9)
     trainer = Trainer(model_preset(a.arch), cfg, data, device="cpu")
     best, best_key, log = None, None, []
     t0 = time.perf_counter()
     while trainer.step_count < a.steps:
         target = min(a.steps, trainer.step_count + a.eval_every)
-        trainer.cfg = dataclasses.replace(cfg, max_steps=target)
-        for event in trainer.run():
+        for event in trainer.run(Budget(steps=target)):
             if isinstance(event, Finished) and event.reason == "diverged":
                 raise SystemExit(event.message)
         figures = {"step": trainer.step_count, "train_seconds": round(trainer.train_seconds, 1), **evaluate(trainer.model, data, judge)}
@@ -78,7 +68,7 @@ def main() -> None:
     trainer.model.load_state_dict(state)
     meta.update(history=[], how_trained=(f"python scripts/train_pretrained.py --data-dir {a.data_dir} --arch {a.arch} "
                                          f"--steps {a.steps} --eval-every {a.eval_every} --seed {a.seed}; kept step {figures['step']}"),
-                eval=figures, eval_log=log, eval_protocol="judge on 100 samples per label (seed 123); mismatch AUC on the first 2,000 test digits")
+                eval=figures, eval_log=log, eval_protocol="gancls.report.evaluate_model(per_label=100, eval_digits=2000, seed=123)")
     path = save_checkpoint(a.out, trainer.model, meta)  # weights only: no optimiser state to ship
     print(f"saved {path} ({path.stat().st_size / 2**20:.1f} MB) from step {figures['step']}: {figures} "
           f"in {time.perf_counter() - t0:.0f} s")

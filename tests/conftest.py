@@ -120,15 +120,14 @@ def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A 'small' model trained for a few steps on the embedded subset: the app's stand-in pretrained model."""
     import torch
 
-    from gancls.config import model_preset, train_preset
+    from gancls.config import Budget, model_preset, train_preset
     from gancls.data import load_embedded
     from gancls.train import Trainer
 
     torch.set_num_threads(2)
     out = tmp_path_factory.mktemp("pretrained")
-    trainer = Trainer(model_preset("small"), train_preset("small", max_steps=5, epochs=None), load_embedded(),
-                      device="cpu", run_dir=out)
-    for _ in trainer.run():
+    trainer = Trainer(model_preset("small"), train_preset("small"), load_embedded(), device="cpu", run_dir=out)
+    for _ in trainer.run(Budget(steps=5)):
         pass
     return out
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 import threading
 import time
 from pathlib import Path
@@ -186,35 +184,45 @@ def test_generate_is_not_blocked_by_training(app_url: str) -> None:
 
 
 def test_zerogpu_chunks_keep_the_state() -> None:
-    """The ZeroGPU path in miniature: chunks on the CPU, state handed back, steps continue across chunks."""
+    """The ZeroGPU path in miniature: each chunk trains a copy (as another process would) and hands its
+    state back; one run, one Started, steps continue across chunks, and a stop ends it between chunks."""
+    import copy
+
     import torch
 
-    from demo.zerogpu import chunked_run, snapshot
-    from gancls.config import model_preset, train_preset
+    from demo.zerogpu import chunked_run
+    from gancls.config import Budget, model_preset, train_preset
     from gancls.data import load_embedded
     from gancls.train import Finished, Metrics, Started, Trainer
 
     torch.set_num_threads(2)
-    trainer = Trainer(model_preset("small"), dataclasses.replace(train_preset("small"), epochs=None), load_embedded(),
-                      device="cpu")  # time is the only budget
+    data = load_embedded()
     calls = []
 
-    def chunk(t: Trainer, seconds: float):
+    def chunk(t: Trainer, budget: Budget, seconds: float):
         calls.append(seconds)
-        t.to("cpu")  # on ZeroGPU: cuda
-        try:
-            events = list(t.run(max_seconds=seconds))
-        finally:
-            t.to("cpu")
-        return snapshot(t), events
+        away = copy.deepcopy(t)  # on ZeroGPU: a pickled copy in the GPU process, moved to cuda
+        events = list(away.run(budget, slice_seconds=seconds))
+        return away.state_dict(), events
 
-    events = list(chunked_run(chunk, trainer, threading.Event(), max_seconds=2.0, chunk_seconds=0.3))
+    trainer = Trainer(model_preset("small"), train_preset("small"), data, device="cpu")
+    events = list(chunked_run(chunk, trainer, threading.Event(), Budget(seconds=2.0), chunk_seconds=0.3))
     assert len(calls) >= 2
     assert isinstance(events[0], Started) and sum(isinstance(e, Started) for e in events) == 1
-    assert isinstance(events[-1], Finished) and events[-1].reason == "time"
+    assert isinstance(events[-1], Finished) and events[-1].reason == "time" and not trainer.running
     steps = [e.step for e in events if isinstance(e, Metrics)]
     assert steps == sorted(steps) and steps[-1] == trainer.step_count > 0
-    assert trainer.history[-1]["step"] == trainer.step_count
+    assert trainer.history[-1]["step"] == trainer.step_count and trainer.train_seconds >= 2.0
+
+    stop = threading.Event()
+    stopping = Trainer(model_preset("small"), train_preset("small"), data, device="cpu")
+    calls.clear()
+    events = []
+    for event in chunked_run(chunk, stopping, stop, Budget(seconds=60.0), chunk_seconds=0.2):
+        events.append(event)
+        stop.set()  # pressed during the first chunk: the run ends after it, on this side
+    assert len(calls) == 1 and not stopping.running
+    assert isinstance(events[-1], Finished) and events[-1].reason == "stopped"
 
 
 def test_second_run_waits_in_the_queue(app_url: str) -> None:

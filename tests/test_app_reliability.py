@@ -274,11 +274,11 @@ def test_closed_tab_keeps_the_run_and_a_reload_restores_it(app: AppProcess, tiny
     assert ckpt.step >= seen_step > 0
 
     # After a reload the page offers the run (the browser remembered its id) ...
-    from demo.adapters import Actions
+    from demo.tabs.train import TrainTab
     from demo.context import load_context
 
     ctx = load_context(checkpoint=str(tiny_checkpoint), runs_dir=app.runs)
-    act = Actions(ctx)
+    act = TrainTab(ctx)
     offer = act.restore_offer(kept.name, SimpleNamespace(session_hash="reloaded"))
     assert offer.visible and offer.value == f"Restore your last run (step {ckpt.step:,})"
     assert not act.restore_offer("not-a-run", SimpleNamespace(session_hash="reloaded")).visible
@@ -300,12 +300,12 @@ def test_divergence_shows_the_message_and_keeps_the_last_good_model(tiny_checkpo
                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     import torch
 
-    from demo.adapters import Actions
+    from demo.tabs.train import TrainTab
     from demo.context import load_context
     from gancls.train import Trainer
 
     torch.set_num_threads(1)
-    act = Actions(load_context(checkpoint=str(tiny_checkpoint), runs_dir=tmp_path / "runs"), update_every=0)
+    act = TrainTab(load_context(checkpoint=str(tiny_checkpoint), runs_dir=tmp_path / "runs"), update_every=0)
     request = SimpleNamespace(session_hash="diverging")
     *_, first = act.train(*train_args(max_steps=10), request=request)
     assert "trained for 10 steps" in first[4]

@@ -20,12 +20,11 @@ from PIL import Image, ImageDraw
 
 from gancls.checkpoint import save_checkpoint
 from gancls.cli import main
-from gancls.config import ConfigError, TrainConfig, model_preset, train_preset
+from gancls.config import Budget, ConfigError, TrainConfig, model_preset, train_preset
 from gancls.images import ImageInputError, to_mnist
 from gancls.models import GANCLS
 from gancls.probe import label_scores, match_scores
 from gancls.sampling import label_grid, sample
-from gancls.train import Trainer
 
 REPO = Path(__file__).resolve().parents[1]
 NAN, INF = float("nan"), float("inf")
@@ -97,14 +96,22 @@ SETTINGS = [  # (field, value, words the message must contain)
 ]
 
 
+BUDGET_FIELDS = {"epochs": "epochs", "max_steps": "steps", "max_seconds": "seconds"}
+
+
 @pytest.mark.parametrize("field, value, words", SETTINGS)
 def test_bad_training_setting_is_refused_by_the_api(field: str, value, words: str) -> None:
+    if field in BUDGET_FIELDS:  # the budget is its own object, and checks itself the same way
+        with pytest.raises(ConfigError) as e:
+            Budget(**{BUDGET_FIELDS[field]: value})
+        assert words in str(e.value) and "\n" not in str(e.value)
+        return
     with pytest.raises(ConfigError) as e:
         train_preset("small", **{field: value})
     assert words in str(e.value) and "\n" not in str(e.value)
-    # A TrainConfig built by hand does not get past the Trainer either (before it touches the data).
+    # A TrainConfig built by hand cannot exist either: it checks itself when it is made.
     with pytest.raises(ConfigError):
-        Trainer(model_preset("small"), TrainConfig(**{field: value}), data=None, device="cpu")
+        TrainConfig(**{field: value})
 
 
 TRAIN_FLAGS = [  # (flags, words in the one error line, argparse usage error?)
@@ -208,7 +215,7 @@ def test_bad_labels_are_refused_by_sample_and_probe(model: GANCLS) -> None:
         match_scores(model, digit, [10])
     with pytest.raises(ValueError, match="no labels chosen"):
         match_scores(model, digit, [])
-    with pytest.raises(ValueError, match="expected uint8 digits of 28x28"):
+    with pytest.raises(ValueError, match=r"must be uint8 digits of shape \[N, 28, 28\]"):
         label_scores(model, np.zeros((32, 32), np.uint8))
 
 

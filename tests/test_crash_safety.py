@@ -15,7 +15,7 @@ import torch
 import gancls.train as train_module
 from bench.kill_soak import MODES, TrainProcess, soak, summary
 from gancls.checkpoint import STALE_TEMP_SECONDS, WEIGHTS_NAME, CheckpointError, load_checkpoint, save_checkpoint
-from gancls.config import model_preset, train_preset
+from gancls.config import Budget, model_preset, train_preset
 from gancls.data import load_embedded
 from gancls.models import GANCLS
 from gancls.train import CheckpointSaved, Finished, Trainer
@@ -64,7 +64,7 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> StepClock:
 
 
 def _cfg(**kw):
-    base = dict(epochs=None, batch_size=16, metrics_every=5, metrics_seconds=1e9, sample_seconds=1e9)
+    base = dict(batch_size=16, metrics_every=5, metrics_seconds=1e9, sample_seconds=1e9)
     return train_preset("small", **{**base, **kw})
 
 
@@ -120,15 +120,15 @@ def test_sigterm_saves_the_last_step_and_exits_0(mnist, tmp_path: Path) -> None:
 # ------------------------------------------------------------------------- autosave
 def test_autosave_keeps_its_interval_when_metrics_are_rare(data, clock: StepClock, tmp_path: Path) -> None:
     # metrics_every and metrics_seconds far away: the autosave must not wait for a metrics read.
-    cfg = _cfg(max_steps=40, metrics_every=10**6, autosave_seconds=0.35)
+    cfg = _cfg(metrics_every=10**6, autosave_seconds=0.35)
     t = Trainer(model_preset("small"), cfg, data, device="cpu", run_dir=tmp_path)
-    saves = [e.step for e in t.run() if isinstance(e, CheckpointSaved)]
+    saves = [e.step for e in t.run(Budget(steps=40)) if isinstance(e, CheckpointSaved)]
     assert saves == [4, 8, 12, 16, 20, 24, 28, 32, 36, 40, 40]  # every 0.4 s of steps, then the final save
 
 
 def test_autosave_zero_saves_only_at_the_end(data, clock: StepClock, tmp_path: Path) -> None:
-    t = Trainer(model_preset("small"), _cfg(max_steps=12, autosave_seconds=0), data, device="cpu", run_dir=tmp_path)
-    assert [e.step for e in t.run() if isinstance(e, CheckpointSaved)] == [12]
+    t = Trainer(model_preset("small"), _cfg(autosave_seconds=0), data, device="cpu", run_dir=tmp_path)
+    assert [e.step for e in t.run(Budget(steps=12)) if isinstance(e, CheckpointSaved)] == [12]
 
 
 # ----------------------------------------------------------------------- divergence
@@ -150,7 +150,7 @@ def _poison_loss(t: Trainer) -> None:
 def test_divergence_stops_and_keeps_the_last_good_state(data, clock: StepClock, tmp_path: Path,
                                                         poison, after_step: int, last_good: int) -> None:
     # Saves (and metric reads) every 5 steps; the poison goes in right after step `after_step`.
-    t = Trainer(model_preset("small"), _cfg(max_steps=40, autosave_seconds=0.45), data, device="cpu", run_dir=tmp_path)
+    t = Trainer(model_preset("small"), _cfg(autosave_seconds=0.45), data, device="cpu", run_dir=tmp_path)
     step = t.step
 
     def step_then_poison() -> torch.Tensor:
@@ -160,7 +160,7 @@ def test_divergence_stops_and_keeps_the_last_good_state(data, clock: StepClock, 
         return out
 
     t.step = step_then_poison
-    events = list(t.run())
+    events = list(t.run(Budget(steps=40)))
     end = events[-1]
     assert isinstance(end, Finished) and end.reason == "diverged" and end.path is None
     assert "diverged" in end.message and "NaN or Inf" in end.message
@@ -176,8 +176,8 @@ def test_divergence_stops_and_keeps_the_last_good_state(data, clock: StepClock, 
     # ... and training can go on from there.
     t.step = step
     t.model.__dict__.pop("g_loss", None)
-    t.cfg = _cfg(max_steps=last_good + 5, autosave_seconds=0.45)
-    assert list(t.run())[-1].reason == "steps" and load_checkpoint(tmp_path).step == last_good + 5
+    assert list(t.run(Budget(steps=last_good + 5)))[-1].reason == "steps"
+    assert load_checkpoint(tmp_path).step == last_good + 5
 
 
 # -------------------------------------------------------------------- atomic writes

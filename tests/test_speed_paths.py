@@ -10,7 +10,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from gancls.config import ConfigError, model_preset, train_preset
+from gancls.config import Budget, ConfigError, model_preset, train_preset
 from gancls.data import load_embedded
 from gancls.device import describe_device
 from gancls.linear import Linear, onednn_available
@@ -67,7 +67,7 @@ def test_linear_is_a_drop_in_nn_linear() -> None:
 
 
 def test_g_step_leaves_d_trainable_and_its_grads_alone(data) -> None:
-    t = Trainer(model_preset("small"), train_preset("small", batch_size=16, max_steps=3), data, device="cpu")
+    t = Trainer(model_preset("small"), train_preset("small", batch_size=16), data, device="cpu")
     seen = {}
 
     def snapshot(name, step):
@@ -88,10 +88,10 @@ def test_g_step_leaves_d_trainable_and_its_grads_alone(data) -> None:
 
 
 def test_bf16_training_runs_learns_and_says_so(data) -> None:
-    cfg = train_preset("small", batch_size=32, max_steps=120, epochs=None, metrics_every=20, metrics_seconds=1e9,
-                       sample_seconds=1e9, autosave_seconds=0, precision="bf16")
+    cfg = train_preset("small", batch_size=32, metrics_every=20, metrics_seconds=1e9, sample_seconds=1e9,
+                       autosave_seconds=0, precision="bf16")
     t = Trainer(model_preset("small"), cfg, data, device="cpu")
-    events = list(t.run())
+    events = list(t.run(Budget(steps=120)))
     assert "bf16 autocast" in events[0].device
     metrics = [e for e in events if isinstance(e, Metrics)]
     assert all(torch.isfinite(torch.tensor([m.loss_d, m.loss_g])).all() for m in metrics)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import dataclasses
 import threading
 import time
 
@@ -12,8 +11,8 @@ import pytest
 import torch
 from PIL import Image
 
-from gancls import teach
-from gancls.config import model_preset, train_preset
+from gancls import draw, teach
+from gancls.config import Budget, model_preset, train_preset
 from gancls.data import load_embedded
 from gancls.judge import default_judge_path
 from gancls.models import GANCLS
@@ -39,11 +38,9 @@ def data():
 @pytest.fixture(scope="module")
 def trained(data) -> Trainer:
     """The "small" preset after 300 GAN-CLS steps (about 5 s): enough for D to read labels."""
-    cfg = train_preset("small", max_steps=300, metrics_every=20, metrics_seconds=1e9, sample_seconds=0.0,
-                       autosave_seconds=0, seed=0)
-    cfg = dataclasses.replace(cfg, epochs=None)  # the preset's one epoch of the subset is only 156 steps
+    cfg = train_preset("small", metrics_every=20, metrics_seconds=1e9, sample_seconds=0.0, autosave_seconds=0, seed=0)
     t = Trainer(model_preset("small"), cfg, data, device="cpu")
-    assert list(t.run())[-1].reason == "steps"
+    assert list(t.run(Budget(steps=300)))[-1].reason == "steps"
     return t
 
 
@@ -82,7 +79,7 @@ def test_cell_examples_are_the_cells_digits_best_first(trained, data):
 def test_heatmap_colours_low_and_high_cells_differently():
     m = np.zeros((10, 10))
     m[3, 3] = 1.0
-    img = teach.heatmap_image(m, cell=40)
+    img = draw.heatmap_image(m, cell=40)
     assert img.mode == "RGB" and img.width > 400 and img.height > 400
     left, top = 40 + 24, 40  # the layout without a title
     high = img.getpixel((left + 3 * 40 + 2, top + 3 * 40 + 2))
@@ -90,9 +87,9 @@ def test_heatmap_colours_low_and_high_cells_differently():
     assert high[0] > 200 and high[1] > 200 and high[2] < 100  # yellow
     assert low[2] > low[1] and sum(low) < 250  # dark purple
     with pytest.raises(ValueError, match="square"):
-        teach.heatmap_image(np.zeros((3, 4)))
+        draw.heatmap_image(np.zeros((3, 4)))
     with pytest.raises(ValueError, match="finite"):
-        teach.heatmap_image(np.full((2, 2), np.nan))
+        draw.heatmap_image(np.full((2, 2), np.nan))
 
 
 # ------------------------------------------------------------ style vs label
@@ -129,7 +126,7 @@ def test_style_grid_rows_keep_style_columns_change_label():
         assert len({g[r, c].tobytes() for r in range(8)}) == 8
     np.testing.assert_array_equal(g, teach.style_grid(model, 8, labels, seed=11))
     assert not np.array_equal(g, teach.style_grid(model, 8, labels, seed=12))
-    assert teach.tile(g).shape == (8 * 30 + 2, 10 * 30 + 2)
+    assert draw.tile(g).shape == (8 * 30 + 2, 10 * 30 + 2)
 
     # The checks can fail: an untrained G's grid reads as no label, and its noise changes nothing visible.
     torch.manual_seed(0)

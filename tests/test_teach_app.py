@@ -13,7 +13,7 @@ from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 from PIL import Image
 
-from demo.teach_views import HEATMAP_CELL, heatmap_cell_at
+from gancls.draw import HEATMAP_CELL, heatmap_cell_at
 
 # device, data, seconds, epochs, max_steps, arch, batch, lr_d, lr_g, seed, objective, loss
 SHORT_TRAIN = ["auto", "embedded", 60, 0, 30, "small", 32, 4e-4, 1e-3, 0, "gan-cls", "lsgan"]
@@ -109,7 +109,7 @@ def test_match_matrix_and_cell_examples(client: Client) -> None:
 
 
 def test_heatmap_click_maps_to_the_cell_under_it() -> None:
-    from gancls.teach import heatmap_image
+    from gancls.draw import heatmap_image
 
     image = np.asarray(heatmap_image(np.zeros((10, 10)), cell=HEATMAP_CELL))  # all cells dark purple
     for i, j in [(0, 0), (3, 8), (9, 9)]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import threading
 from pathlib import Path
 
@@ -10,10 +9,11 @@ import pytest
 import torch
 
 from gancls.checkpoint import load_checkpoint
-from gancls.config import model_preset, train_preset
+from gancls import train as train_module
+from gancls.config import Budget, ConfigError, model_preset, train_preset
 from gancls.data import load_embedded
 from gancls.sampling import label_grid
-from gancls.train import CheckpointSaved, Finished, Metrics, Samples, Started, Trainer
+from gancls.train import CheckpointSaved, Finished, Metrics, Paused, Samples, Started, Trainer
 
 
 @pytest.fixture(scope="module")
@@ -22,13 +22,13 @@ def data():
 
 
 def _cfg(**kw):
-    base = dict(max_steps=60, epochs=None, metrics_every=10, metrics_seconds=1e9, sample_seconds=1e9, autosave_seconds=0, batch_size=32)
+    base = dict(metrics_every=10, metrics_seconds=1e9, sample_seconds=1e9, autosave_seconds=0, batch_size=32)
     return train_preset("small", **{**base, **kw})
 
 
 def test_short_run_emits_every_event_and_learns(data, tmp_path: Path) -> None:
-    t = Trainer(model_preset("small"), _cfg(max_steps=150, sample_seconds=0.0), data, device="cpu", run_dir=tmp_path)
-    events = list(t.run())
+    t = Trainer(model_preset("small"), _cfg(sample_seconds=0.0), data, device="cpu", run_dir=tmp_path)
+    events = list(t.run(Budget(steps=150)))
     kinds = {type(e) for e in events}
     assert {Started, Metrics, Samples, CheckpointSaved, Finished} <= kinds
     assert isinstance(events[0], Started) and isinstance(events[-1], Finished)
@@ -46,14 +46,14 @@ def test_short_run_emits_every_event_and_learns(data, tmp_path: Path) -> None:
 def test_same_seed_same_run(data) -> None:
     runs = []
     for _ in range(2):
-        t = Trainer(model_preset("small"), _cfg(max_steps=20), data, device="cpu")
-        runs.append([(m.loss_d, m.loss_g) for m in t.run() if isinstance(m, Metrics)])
+        t = Trainer(model_preset("small"), _cfg(), data, device="cpu")
+        runs.append([(m.loss_d, m.loss_g) for m in t.run(Budget(steps=20)) if isinstance(m, Metrics)])
     assert runs[0] == runs[1]
 
 
 def test_checkpoint_round_trip_gives_identical_samples(data, tmp_path: Path) -> None:
-    t = Trainer(model_preset("small"), _cfg(max_steps=30), data, device="cpu", run_dir=tmp_path)
-    list(t.run())
+    t = Trainer(model_preset("small"), _cfg(), data, device="cpu", run_dir=tmp_path)
+    list(t.run(Budget(steps=30)))
     t.model.eval()
     before, _ = label_grid(t.model, range(10), 3, seed=7)
     ckpt = load_checkpoint(tmp_path)
@@ -64,13 +64,13 @@ def test_checkpoint_round_trip_gives_identical_samples(data, tmp_path: Path) -> 
 
 
 def test_resume_continues_exactly(data, tmp_path: Path) -> None:
-    whole = Trainer(model_preset("small"), _cfg(max_steps=40, metrics_every=1), data, device="cpu")
-    expected = [(m.step, m.loss_d, m.loss_g) for m in whole.run() if isinstance(m, Metrics)]
+    whole = Trainer(model_preset("small"), _cfg(metrics_every=1), data, device="cpu")
+    expected = [(m.step, m.loss_d, m.loss_g) for m in whole.run(Budget(steps=40)) if isinstance(m, Metrics)]
 
-    first = Trainer(model_preset("small"), _cfg(max_steps=20, metrics_every=1), data, device="cpu", run_dir=tmp_path)
-    got = [(m.step, m.loss_d, m.loss_g) for m in first.run() if isinstance(m, Metrics)]
-    resumed = Trainer.resume(tmp_path, data, device="cpu", max_steps=40)
-    events = list(resumed.run())
+    first = Trainer(model_preset("small"), _cfg(metrics_every=1), data, device="cpu", run_dir=tmp_path)
+    got = [(m.step, m.loss_d, m.loss_g) for m in first.run(Budget(steps=20)) if isinstance(m, Metrics)]
+    resumed = Trainer.resume(tmp_path, data, device="cpu")
+    events = list(resumed.run(Budget(steps=40)))
     assert isinstance(events[0], Started) and events[0].resumed and events[0].step == 20
     got += [(m.step, m.loss_d, m.loss_g) for m in events if isinstance(m, Metrics)]
     assert got == expected
@@ -79,36 +79,157 @@ def test_resume_continues_exactly(data, tmp_path: Path) -> None:
 
 def test_stop_request_keeps_the_model(data, tmp_path: Path) -> None:
     stop = threading.Event()
-    t = Trainer(model_preset("small"), _cfg(max_steps=10_000), data, device="cpu", run_dir=tmp_path)
-    for e in t.run(stop):
+    t = Trainer(model_preset("small"), _cfg(), data, device="cpu", run_dir=tmp_path)
+    for e in t.run(Budget(steps=10_000), stop):
         if isinstance(e, Metrics) and e.step >= 30:
             stop.set()
     assert isinstance(e, Finished) and e.reason == "stopped"
     assert load_checkpoint(tmp_path).step == t.step_count
-    # ... and run() again continues the same run
-    more = list(t.run(max_seconds=0.3))
-    assert more[0].step == e.step and more[-1].step > e.step
+    # ... and a new run goes on from there with its own budget (steps count the whole training)
+    more = list(t.run(Budget(steps=e.step + 15)))
+    assert isinstance(more[0], Started) and more[0].step == e.step
+    assert more[-1].reason == "steps" and more[-1].step == e.step + 15
 
 
-def test_time_budget(data) -> None:
-    t = Trainer(model_preset("small"), _cfg(max_steps=None, max_seconds=1.0), data, device="cpu")
-    events = list(t.run())
+def test_time_budget_counts_training_not_the_consumer(data) -> None:
+    import time
+
+    t = Trainer(model_preset("small"), _cfg(), data, device="cpu")
+    events = []
+    for e in t.run(Budget(seconds=1.0)):
+        events.append(e)
+        if isinstance(e, Metrics) and len(events) < 4:
+            time.sleep(0.5)  # a slow consumer: its time is not the run's
     assert events[-1].reason == "time" and 0 < events[-1].step
+    assert 1.0 <= t.train_seconds < 1.5
+    metrics = [e for e in events if isinstance(e, Metrics)]
+    assert metrics[-1].elapsed >= 1.0 and metrics[-1].progress == 1.0
+
+
+def test_no_budget_means_no_limit_until_stopped(data) -> None:
+    # The trap this replaces: `epochs=None` used to keep the preset's epochs without a word.
+    t = Trainer(model_preset("small"), _cfg(), data, device="cpu")
+    limit = t.steps_per_epoch + 20  # past one epoch of the subset, the small preset's default
+    events = list(t.run(stop=lambda: t.step_count >= limit))
+    assert events[-1].reason == "stopped" and events[-1].step == limit
+    assert t.total_steps(Budget(epochs=1.0)) == t.steps_per_epoch
+    assert t.total_steps(Budget(epochs=1.0, steps=5)) == 5
+    with pytest.raises(ConfigError, match="unknown training settings: epochs"):
+        train_preset("small", epochs=None, max_steps=3)
+
+
+def test_slices_make_one_run_with_one_started(data) -> None:
+    sliced = Trainer(model_preset("small"), _cfg(metrics_every=1), data, device="cpu")
+    whole = Trainer(model_preset("small"), _cfg(metrics_every=1), data, device="cpu")
+    budget = Budget(steps=25)
+    events = []
+    for _ in range(1000):
+        chunk = list(sliced.run(budget, slice_seconds=0.01))
+        events += chunk
+        if isinstance(chunk[-1], Finished):
+            break
+        assert isinstance(chunk[-1], Paused) and sliced.running
+    assert sum(isinstance(e, Started) for e in events) == 1 and isinstance(events[0], Started)
+    assert sum(isinstance(e, Paused) for e in events) >= 2  # it really ran in slices
+    assert isinstance(events[-1], Finished) and events[-1].step == 25 and not sliced.running
+    got = [(m.step, m.loss_d) for m in events if isinstance(m, Metrics)]
+    assert got == [(m.step, m.loss_d) for m in whole.run(budget) if isinstance(m, Metrics)]
+    with pytest.raises(ValueError, match="another budget"):
+        t = Trainer(model_preset("small"), _cfg(), data, device="cpu")
+        list(t.run(Budget(steps=50), slice_seconds=0.01))
+        list(t.run(Budget(steps=99)))
+
+
+def test_state_dict_hands_a_paused_run_over(data) -> None:
+    # What a ZeroGPU chunk does: a copy trains a slice, the original takes its state and goes on.
+    a = Trainer(model_preset("small"), _cfg(metrics_every=1), data, device="cpu")
+    b = Trainer(model_preset("small"), _cfg(metrics_every=1), data, device="cpu")
+    ref = Trainer(model_preset("small"), _cfg(metrics_every=1), data, device="cpu")
+    budget = Budget(steps=30)
+    first = list(b.run(budget, slice_seconds=0.05))
+    assert isinstance(first[-1], Paused)
+    a.load_state_dict(b.state_dict())
+    assert a.running and a.step_count == b.step_count and a.history == b.history
+    rest = list(a.run(budget))
+    assert not any(isinstance(e, Started) for e in rest) and rest[-1].step == 30
+    got = [m.loss_d for m in first + rest if isinstance(m, Metrics)]
+    assert got == [m.loss_d for m in ref.run(budget) if isinstance(m, Metrics)]
+
+
+def test_histories_stay_bounded_and_span_the_run(data, monkeypatch) -> None:
+    monkeypatch.setattr(train_module, "MAX_HISTORY", 20)
+    monkeypatch.setattr(train_module, "MAX_GRIDS", 8)
+    t = Trainer(model_preset("small"), _cfg(metrics_every=1, sample_seconds=0.0), data, device="cpu")
+    list(t.run(Budget(steps=120)))
+    assert len(t.history) <= 20 and len(t.samples_history) <= 8
+    assert t.history[0]["step"] == 1 and t.history[-1]["step"] == 120
+    assert t.samples_history[0][0] == 0 and t.samples_history[-1][0] == 120
+    steps = [s for s, _ in t.samples_history]
+    assert steps == sorted(steps) and len(set(steps)) == len(steps)
 
 
 def test_abandoned_iterator_still_saves(data, tmp_path: Path) -> None:
-    t = Trainer(model_preset("small"), _cfg(max_steps=10_000), data, device="cpu", run_dir=tmp_path)
-    it = t.run()
+    t = Trainer(model_preset("small"), _cfg(), data, device="cpu", run_dir=tmp_path)
+    it = t.run(Budget(steps=10_000))
     for e in it:
         if isinstance(e, Metrics) and e.step >= 20:
             break
     it.close()  # what a closed browser tab does to a Gradio generator
     assert load_checkpoint(tmp_path).step == t.step_count >= 20
+    assert not t.running  # the run ended with its consumer; a new one may start
+    assert isinstance(next(t.run(Budget(steps=t.step_count + 1))), Started)
 
 
 def test_seed_preset_holds_out_5000_and_uses_batch_10(data) -> None:
-    cfg = dataclasses.replace(train_preset("seed"), max_steps=2, epochs=None, objective="seed")
+    cfg = train_preset("seed", objective="seed")
     t = Trainer(model_preset("seed"), cfg, data, device="cpu")
     assert len(t.images) == len(data.train_images) - 5000 and cfg.batch_size == 10
     assert t.steps_per_epoch == (len(data.train_images) - 5000) // 10
-    assert list(t.run())[-1].step == 2
+    assert list(t.run(Budget(steps=2)))[-1].step == 2
+
+
+def test_resumes_a_checkpoint_written_before_the_budget_existed(data, tmp_path: Path) -> None:
+    from gancls.checkpoint import save_checkpoint
+
+    t = Trainer(model_preset("small"), _cfg(), data, device="cpu")
+    list(t.run(Budget(steps=10)))
+    meta = t.meta()
+    meta["train_config"].update(epochs=3.0, max_steps=None, max_seconds=60.0)  # the old TrainConfig's fields
+    save_checkpoint(tmp_path, t.model, meta, t.train_state())
+    resumed = Trainer.resume(tmp_path, data, device="cpu")
+    assert resumed.step_count == 10 and resumed.cfg == t.cfg
+    assert list(resumed.run(Budget(steps=12)))[-1].step == 12
+
+
+def _trainer_field_writes(root: Path) -> list[str]:
+    """`x.field = …` anywhere outside the engine, where `field` is a Trainer attribute and `x` is not `self`
+    or a session (Session has its own `model`)."""
+    import ast
+
+    fields = set(vars(Trainer(model_preset("small"), _cfg(), load_embedded(), device="cpu")))
+    found = []
+    files = [p for d in ("gancls", "demo", "scripts", "bench", "tests") for p in (root / d).rglob("*.py")]
+    for path in files:
+        if path == root / "gancls" / "train.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            targets = node.targets if isinstance(node, ast.Assign) else \
+                [node.target] if isinstance(node, (ast.AugAssign, ast.AnnAssign)) else []
+            for t in [e for t in targets for e in (t.elts if isinstance(t, (ast.Tuple, ast.List)) else [t])]:
+                while isinstance(t, ast.Subscript):  # tr.history[-1] = … writes the field's contents
+                    t = t.value
+                owner = ast.unparse(t.value) if isinstance(t, ast.Attribute) else ""
+                if isinstance(t, ast.Attribute) and t.attr in fields and owner != "self" and "session" not in owner:
+                    found.append(f"{path.relative_to(root)}:{node.lineno}: {ast.unparse(t)}")
+    return found
+
+
+def test_nobody_outside_the_engine_writes_trainer_fields(tmp_path: Path) -> None:
+    root = Path(__file__).resolve().parents[1]
+    assert _trainer_field_writes(root) == []
+    # ... and the check does catch such a write.
+    fake = tmp_path / "gancls" / "teach"
+    fake.mkdir(parents=True)
+    (fake / "bad.py").write_text("def f(tr):\n    tr.history[-1] = {}\n    tr.cfg, x = None, 1\n    tr.step_count += 1\n")
+    assert _trainer_field_writes(tmp_path) == ["gancls/teach/bad.py:2: tr.history", "gancls/teach/bad.py:3: tr.cfg",
+                                               "gancls/teach/bad.py:4: tr.step_count"]

@@ -6,17 +6,15 @@ PIL images, dicts and file paths, ready for a UI to show.
 
 from __future__ import annotations
 
-from ._common import TeachError
-from .ablation import Ablation, Evaluated
-from .dview import (CellExamples, cell_examples, d_classifier_accuracy, heatmap_image, label_score_table,
-                    match_matrix, matrix_summary)
-from .evaluation import evaluate_model, results_table
-from .style import label_interpolation, noise_interpolation, slerp, style_grid, tile
+from ..report import evaluate_model, matrix_summary
+from .ablation import Ablation, Evaluated, results_table
+from .dview import CellExamples, cell_examples, d_classifier_accuracy, label_score_table, match_matrix
+from .style import label_interpolation, noise_interpolation, slerp, style_grid
 from .timeline import history_csv, timeline_animation
 
 __all__ = [
-    "TeachError", "Ablation", "Evaluated", "CellExamples", "cell_examples", "d_classifier_accuracy",
-    "heatmap_image", "label_score_table", "match_matrix", "matrix_summary", "evaluate_model", "results_table",
-    "label_interpolation", "noise_interpolation", "slerp", "style_grid", "tile", "history_csv",
+    "Ablation", "Evaluated", "CellExamples", "cell_examples", "d_classifier_accuracy",
+    "label_score_table", "match_matrix", "matrix_summary", "evaluate_model", "results_table",
+    "label_interpolation", "noise_interpolation", "slerp", "style_grid", "history_csv",
     "timeline_animation",
 ]

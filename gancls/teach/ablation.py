@@ -15,21 +15,20 @@ A step budget (`steps=`) gives exactly equal steps instead.
 
 from __future__ import annotations
 
-import dataclasses
 import threading
-import time
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator, Sequence
 
 import torch
 
-from ..config import OBJECTIVES, model_preset, train_preset, validate_train
+from .. import validate
+from ..config import OBJECTIVES, Budget, model_preset, train_preset
 from ..device import resolve_device
+from ..errors import UserError
 from ..judge import JudgeError, load_judge
 from ..models import GANCLS
-from ..train import Finished, Metrics, Samples, Started, Trainer
-from ._common import TeachError, check_int, check_seed
-from .evaluation import evaluate_model
+from ..report import evaluate_model
+from ..train import Finished, Paused, Trainer
 
 
 @dataclass
@@ -43,16 +42,16 @@ class Evaluated:
 def _objectives(objectives: Sequence[str] | str) -> list[str]:
     names = [s.strip() for s in objectives.split(",")] if isinstance(objectives, str) else list(objectives)
     if not names or len(set(names)) != len(names):
-        raise TeachError("choose one or more different objectives to compare (e.g. gan-cls and plain)")
+        raise UserError("choose one or more different objectives to compare (e.g. gan-cls and plain)")
     for name in names:
         if name not in OBJECTIVES:
-            raise TeachError(f"unknown objective {name!r}: choose from {', '.join(OBJECTIVES)}")
+            raise UserError(f"unknown objective {name!r}: choose from {', '.join(OBJECTIVES)}")
     return names
 
 
 def _seconds(name: str, value: Any, low: float, high: float) -> float:
     if not isinstance(value, (int, float)) or isinstance(value, bool) or not low <= value <= high:
-        raise TeachError(f"{name} must be a number of seconds from {low:g} to {high:g} (got {value!r})")
+        raise UserError(f"{name} must be a number of seconds from {low:g} to {high:g} (got {value!r})")
     return float(value)
 
 
@@ -66,26 +65,24 @@ class Ablation:
                  eval_digits: int = 2000, judge: Any = None):
         self.objectives = _objectives(objectives)
         if seconds is not None and steps is not None:
-            raise TeachError("give the budget as seconds or as steps per arm, not both")
-        self.steps = check_int("steps per arm", steps, 1, 10**7) if steps is not None else None
+            raise UserError("give the budget as seconds or as steps per arm, not both")
+        self.steps = validate.whole("steps per arm", steps, 1, 10**7) if steps is not None else None
         self.seconds = _seconds("time per arm", seconds if seconds is not None else 60.0, 0.01, 24 * 3600) \
             if self.steps is None else None
         self.slice_seconds = _seconds("slice length", slice_seconds, 0.01, 10.0)
         self.sample_seconds = _seconds("time between sample grids", sample_seconds, 0.0, 3600.0)
-        self.seed = check_seed("seed", seed)
+        self.seed = validate.seed("seed", seed)
         self.evaluate = bool(evaluate)
-        self.samples_per_label = check_int("samples per label", samples_per_label, 1, 1000)
-        self.eval_digits = check_int("test digits for evaluation", eval_digits, 10, 10**6)
+        self.samples_per_label = validate.whole("samples per label", samples_per_label, 1, 1000)
+        self.eval_digits = validate.whole("test digits for evaluation", eval_digits, 10, 10**6)
         self.data = data
         self.device = resolve_device(device)
         model_cfg = model_preset(arch)
         self.trainers: dict[str, Trainer] = {}
         for name in self.objectives:
-            cfg = train_preset(arch, objective=name, seed=self.seed, loss=loss)
-            # Only this budget counts: no epoch limit, a step limit when one is asked for.
-            cfg = validate_train(dataclasses.replace(cfg, epochs=None, max_steps=self.steps, max_seconds=None))
+            cfg = train_preset(arch, objective=name, seed=self.seed, loss=loss, sample_seconds=sample_seconds)
             self.trainers[name] = Trainer(model_cfg, cfg, data, device=self.device)
-        self.used_seconds = {name: 0.0 for name in self.objectives}
+        self.budget = Budget(steps=self.steps, seconds=self.seconds)  # per arm, over the arm's whole run
         self.finish_reason: dict[str, str | None] = {name: None for name in self.objectives}
         self.results: dict[str, dict[str, Any]] = {}
         self.judge, self.judge_error = judge, None
@@ -94,10 +91,7 @@ class Ablation:
                 self.judge = load_judge()
             except JudgeError as err:  # still worth running: D's own metrics need no judge
                 self.judge_error = str(err)
-        self._started: set[str] = set()
         self._warm = False
-        self._shown_at: dict[str, float] = {}  # arm time of the last Samples passed on
-        self._pending: dict[str, tuple[int, torch.Tensor] | None] = {n: None for n in self.objectives}
 
     # ------------------------------------------------------------------ run
     def run(self, stop: threading.Event | Callable[[], bool] | None = None) -> Iterator[tuple[str, Any]]:
@@ -137,74 +131,42 @@ class Ablation:
         self._warm = True
 
     def _slice(self, name: str, stopped: Callable[[], bool]) -> Iterator[tuple[str, Any]]:
-        """One turn of one arm: trainer.run for at most one slice, its events tidied for the caller."""
+        """One turn of one arm: at most `slice_seconds` of its run (the engine keeps the arm's clock)."""
         tr = self.trainers[name]
-        budget = self.slice_seconds
-        if self.seconds is not None:
-            budget = min(budget, max(self.seconds - self.used_seconds[name], 0.0))
-        it = tr.run(stop=stopped, max_seconds=budget)
-        try:
-            while True:
-                t0 = time.perf_counter()
-                try:
-                    event = next(it)
-                except StopIteration:
-                    return
-                finally:
-                    self.used_seconds[name] += time.perf_counter() - t0
-                yield from self._tidy(name, tr, event)
-        finally:
-            it.close()
-
-    def _tidy(self, name: str, tr: Trainer, event: Any) -> Iterator[tuple[str, Any]]:
-        """Pass on what a viewer of the whole ablation needs; drop the per-slice noise."""
-        if isinstance(event, Started):
-            if name not in self._started:
-                self._started.add(name)
-                yield name, dataclasses.replace(event, total_steps=self.steps)
-        elif isinstance(event, Metrics):
-            # The engine reports time and progress of this slice; report them for the whole arm.
-            used = self.used_seconds[name]
-            progress = min(1.0, used / self.seconds if self.seconds else event.step / (self.steps or 1))
-            if tr.history and tr.history[-1].get("step") == event.step:
-                tr.history[-1].update(elapsed=used, progress=progress)
-            yield name, dataclasses.replace(event, elapsed=used, progress=progress)
-        elif isinstance(event, Samples):
-            yield from self._thin_samples(name, tr, event)
-        elif isinstance(event, Finished):
-            done = event.reason != "time" or (self.seconds is not None and self.used_seconds[name] >= self.seconds)
-            if done:
+        for event in tr.run(self.budget, stopped, slice_seconds=self.slice_seconds):
+            if isinstance(event, Paused):
+                continue
+            if isinstance(event, Finished):
                 self.finish_reason[name] = event.reason
-                pending = self._pending[name]
-                if pending is not None:  # the last grid is the final state: always show it
-                    self._pending[name] = None
-                    yield name, Samples(pending[0], pending[1], tr.cfg.sample_cols)
-                yield name, event
-        else:
             yield name, event
 
-    def _thin_samples(self, name: str, tr: Trainer, event: Samples) -> Iterator[tuple[str, Any]]:
-        # Every slice ends with a grid; keep one per `sample_seconds` of arm time (in the
-        # trainer's samples_history too), but hold back the newest so the next slice need not redraw it.
-        latest = tr.samples_history[-1]
-        previous = self._pending[name]
-        if previous is not None:
-            tr.samples_history[:] = [s for s in tr.samples_history if s is not previous]
-        used = self.used_seconds[name]
-        if name not in self._shown_at or used - self._shown_at[name] >= self.sample_seconds:
-            self._shown_at[name] = used
-            self._pending[name] = None
-            yield name, event
-        else:
-            self._pending[name] = latest
+    @property
+    def used_seconds(self) -> dict[str, float]:
+        """Seconds of training each arm has had."""
+        return {name: tr.train_seconds for name, tr in self.trainers.items()}
 
     # ------------------------------------------------------------- results
     def evaluate_arm(self, name: str) -> dict[str, Any]:
         """Evaluate one arm's model now (judge metrics, mismatch AUC, D as classifier, match matrix)."""
         tr = self.trainers[name]
-        res = evaluate_model(tr.model, self.data, judge=self.judge, samples_per_label=self.samples_per_label,
+        res = evaluate_model(tr.model, self.data, judge=self.judge, per_label=self.samples_per_label,
                              eval_digits=self.eval_digits, seed=self.seed)
         if self.judge is None and self.judge_error:
             res["judge_error"] = self.judge_error
-        return {"objective": name, "steps": tr.step_count, "train_seconds": round(self.used_seconds[name], 3),
+        return {"objective": name, "steps": tr.step_count, "train_seconds": round(tr.train_seconds, 3),
                 "images_seen": tr.images_seen, "finish_reason": self.finish_reason[name], **res}
+
+
+TABLE_COLUMNS = ("objective", "steps", "seconds", "label accuracy", "mismatch AUC", "D-as-classifier acc.",
+                 "FD", "diversity", "diag - off-diag")
+
+
+def results_table(results: dict[str, dict[str, Any]]) -> tuple[list[str], list[list[Any]]]:
+    """(headers, rows) of the ablation's headline numbers, one row per arm, for printing or a table view."""
+    def num(v: Any, digits: int = 3) -> Any:
+        return None if v is None else round(float(v), digits)
+
+    rows = [[r.get("objective", arm), r.get("steps"), num(r.get("train_seconds"), 1), num(r.get("label_accuracy")),
+             num(r.get("mismatch_auc")), num(r.get("d_classifier_accuracy")), num(r.get("frechet_distance"), 2),
+             num(r.get("diversity")), num(r.get("gap"))] for arm, r in results.items()]
+    return list(TABLE_COLUMNS), rows

@@ -2,42 +2,33 @@
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Sequence
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .. import validate
+from ..errors import UserError
 from ..models import GANCLS
-from ..sampling import check_labels, grid_image, sample, to_uint8
-from ._common import TeachError, check_int, check_label, check_seed
+from ..sampling import sample, to_uint8
 
 _REFERENCE_BATCH = 64  # arch="seed" normalises with batch statistics: decode among a training-like batch
 
 
 def style_grid(model: GANCLS, n_styles: int, labels: Sequence[int], seed: int) -> np.ndarray:
     """uint8 digits [n_styles, len(labels), 28, 28]: row r keeps one noise vector, column c is labels[c]."""
-    n_styles = check_int("number of styles", n_styles, 1, 16)
+    n_styles = validate.whole("number of styles", n_styles, 1, 16)
     try:
-        y = check_labels(labels, model.cfg.num_classes)
+        y = validate.labels(labels, model.cfg.num_classes)
     except ValueError as err:
-        raise TeachError(str(err)) from None
+        raise UserError(str(err)) from None
     if len(y) > 32:
-        raise TeachError(f"choose at most 32 labels for a style grid (got {len(y)})")
-    g = torch.Generator().manual_seed(check_seed("seed", seed))
+        raise UserError(f"choose at most 32 labels for a style grid (got {len(y)})")
+    g = torch.Generator().manual_seed(validate.seed("seed", seed))
     noise = model.noise(n_styles, g).repeat_interleave(len(y), dim=0)  # [S*L, noise_dim]: row r = style r
     images = sample(model, y.repeat(n_styles), g, noise=noise)  # [S*L, 28, 28]
     return images.view(n_styles, len(y), 28, 28).numpy()
-
-
-def tile(images: Any, padding: int = 2) -> np.ndarray:
-    """uint8 digits [rows, cols, 28, 28] (or a strip [cols, 28, 28]) -> one uint8 [H, W] image."""
-    x = torch.as_tensor(np.asarray(images))
-    if x.dim() == 3:
-        x = x.unsqueeze(0)
-    if x.dtype != torch.uint8 or x.dim() != 4 or tuple(x.shape[2:]) != (28, 28):
-        raise TeachError(f"tile needs uint8 digits [rows, cols, 28, 28] (got {tuple(x.shape)} {x.dtype})")
-    return grid_image(x.reshape(-1, 28, 28), nrow=x.shape[1], padding=padding)
 
 
 @torch.no_grad()
@@ -68,9 +59,9 @@ def label_interpolation(model: GANCLS, a: int, b: int, steps: int, seed: int) ->
     so the two ends are exactly the plain samples of a and of b with that seed.
     """
     k = model.cfg.num_classes
-    a, b = check_label("start label", a, k), check_label("end label", b, k)
-    steps = check_int("number of steps", steps, 2, 64)
-    noise = model.noise(1, torch.Generator().manual_seed(check_seed("seed", seed)))  # [1, noise_dim]
+    a, b = validate.label("start label", a, k), validate.label("end label", b, k)
+    steps = validate.whole("number of steps", steps, 2, 64)
+    noise = model.noise(1, torch.Generator().manual_seed(validate.seed("seed", seed)))  # [1, noise_dim]
     t = torch.linspace(0, 1, steps).unsqueeze(1)  # [steps, 1]: exactly 0 and 1 at the ends
     eye = torch.eye(k)
     codes = (1 - t) * eye[a] + t * eye[b]  # [steps, k]
@@ -99,10 +90,10 @@ def noise_interpolation(model: GANCLS, label: int, steps: int, seed_a: int, seed
     are the plain samples of `label` with seed_a and with seed_b.
     """
     k = model.cfg.num_classes
-    label = check_label("label", label, k)
-    steps = check_int("number of steps", steps, 2, 64)
-    za = model.noise(1, torch.Generator().manual_seed(check_seed("first seed", seed_a)))[0]  # [noise_dim]
-    zb = model.noise(1, torch.Generator().manual_seed(check_seed("second seed", seed_b)))[0]
+    label = validate.label("label", label, k)
+    steps = validate.whole("number of steps", steps, 2, 64)
+    za = model.noise(1, torch.Generator().manual_seed(validate.seed("first seed", seed_a)))[0]  # [noise_dim]
+    zb = model.noise(1, torch.Generator().manual_seed(validate.seed("second seed", seed_b)))[0]
     noise = slerp(za, zb, torch.linspace(0, 1, steps))  # [steps, noise_dim]
     codes = torch.eye(k)[label].expand(steps, -1)  # [steps, k]
     return _decode(model, codes, noise)

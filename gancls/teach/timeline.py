@@ -11,8 +11,9 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw, ImageFont
 
+from .. import validate
+from ..errors import UserError
 from ..sampling import grid_image
-from ._common import TeachError, as_digits, check_int
 
 FORMATS = ("gif", "webp")
 
@@ -45,26 +46,26 @@ def timeline_animation(samples_history: Sequence[tuple[int, Any]], path: str | o
     caption bar; loops forever. Returns the path.
     """
     if fmt not in FORMATS:
-        raise TeachError(f"animation format must be one of {', '.join(FORMATS)} (got {fmt!r})")
+        raise UserError(f"animation format must be one of {', '.join(FORMATS)} (got {fmt!r})")
     if not isinstance(fps, (int, float)) or isinstance(fps, bool) or not 0.2 <= fps <= 60:
-        raise TeachError(f"frames per second must be a number from 0.2 to 60 (got {fps!r})")
-    scale = check_int("scale", scale, 1, 8)
-    max_frames = check_int("max frames", max_frames, 2, 5000)
+        raise UserError(f"frames per second must be a number from 0.2 to 60 (got {fps!r})")
+    scale = validate.whole("scale", scale, 1, 8)
+    max_frames = validate.whole("max frames", max_frames, 2, 5000)
     history = list(samples_history)
     # The engine may draw the grid twice at one step (last metrics, then the end of the run).
     history = [h for k, h in enumerate(history) if k + 1 == len(history) or not _same_step(h, history[k + 1])]
     if not history:
-        raise TeachError("there are no sample grids yet: train for a moment before exporting the timeline")
+        raise UserError("there are no sample grids yet: train for a moment before exporting the timeline")
     font = ImageFont.load_default(size=8 * scale)
     frames = []
     for i in pick_frames(len(history), max_frames):
         try:
             step, images = history[i]
         except (TypeError, ValueError):
-            raise TeachError(f"timeline entry {i} is not a (step, images) pair") from None
-        images = as_digits(images, f"timeline entry {i}")
+            raise UserError(f"timeline entry {i} is not a (step, images) pair") from None
+        images = validate.digits(images, f"timeline entry {i}")
         if len(images) == 0 or len(images) % 10:
-            raise TeachError(f"timeline entry {i} has {len(images)} digits; a grid has ten rows of equal length")
+            raise UserError(f"timeline entry {i} has {len(images)} digits; a grid has ten rows of equal length")
         frames.append(_frame(int(step), images, len(images) // 10, scale, font))
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -90,11 +91,11 @@ def history_csv(history: Sequence[dict[str, Any]], path: str | os.PathLike) -> P
     """Write the metric history (trainer.history: one dict per Metrics event) as CSV with a header row."""
     rows = list(history)
     if not rows:
-        raise TeachError("there are no metrics yet: train for a moment before exporting the history")
+        raise UserError("there are no metrics yet: train for a moment before exporting the history")
     columns: dict[str, None] = {}  # union of the keys, in first-seen order
     for i, row in enumerate(rows):
         if not isinstance(row, dict):
-            raise TeachError(f"history entry {i} is not a dict of metric values")
+            raise UserError(f"history entry {i} is not a dict of metric values")
         columns.update(dict.fromkeys(row))
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -1,24 +1,27 @@
-"""Regenerate docs/screenshots/{train,generate,probe}.png: start the app, train for real, photograph each tab.
+"""Regenerate docs/screenshots/*.png: start the app, use each tab for real in Chromium, photograph it.
 
-    python -m demo.screenshots --data-dir ../shared/data --seconds 60
+    python scripts/screenshots.py --seconds 60                        # train, generate, probe
+    python scripts/screenshots.py --seconds 60 --teach --ablation-seconds 60   # also ablation, D's view, style
 
-Needs playwright and a Chromium (Debian's /usr/bin/chromium by default; nothing is downloaded).
+Add `--data-dir DIR` for full MNIST (the default is what the app finds: $GANCLS_DATA, a cached
+download or the embedded subset). Needs playwright and a Chromium (Debian's /usr/bin/chromium by
+default; nothing is downloaded).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-from contextlib import contextmanager
 import socket
 import subprocess
 import sys
 import time
 import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[1]  # the repository
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
         "--no-first-run"]
 
@@ -82,10 +85,42 @@ def train(page: Any, seconds: int) -> None:
     page.wait_for_selector("#status .gc-done", timeout=(seconds + 120) * 1000)
 
 
+def teaching_tabs(page: Any, out: Path, ablation_seconds: int) -> None:
+    """Run the ablation, D's view and the style tab (after a Train run) and photograph each."""
+    page.get_by_role("tab", name="4 · Ablation").click()
+    page.get_by_label("Time per objective (s)").fill(str(ablation_seconds))
+    page.click("#abl-start")
+    page.wait_for_selector("#abl-status .gc-done", timeout=(2 * ablation_seconds + 240) * 1000)
+    page.wait_for_timeout(1500)  # let the plots finish their transition
+    page.screenshot(path=str(out / "ablation.png"), full_page=True)
+    print(page.inner_text("#abl-status"))
+    print(page.inner_text("#abl-table"))
+    print(page.inner_text("#abl-verdict"))
+
+    page.get_by_role("tab", name="5 · D's view").click()
+    page.wait_for_selector("#dview-heat img")
+    page.click("#cell-btn")  # the default cell: real 4s told "9"
+    page.wait_for_selector("#cell-gallery img")
+    page.wait_for_timeout(800)
+    page.screenshot(path=str(out / "dview.png"), full_page=True)
+    print(page.inner_text("#dview-text"))
+
+    page.get_by_role("tab", name="6 · Style vs label").click()
+    page.click("#style-btn")
+    page.click("#lab-btn")
+    page.click("#noise-btn")
+    for sel in ("#style-grid img", "#lab-strip img", "#noise-strip img"):
+        page.wait_for_selector(sel)
+    page.wait_for_timeout(800)
+    page.screenshot(path=str(out / "style.png"), full_page=True)
+
+
 def main() -> None:
-    """Start the app, run the three tabs in a browser, save the screenshots."""
+    """Start the app, use the tabs in a browser, save the screenshots."""
     p = parser(__doc__)
     p.add_argument("--seconds", type=int, default=60, help="training budget of the photographed run")
+    p.add_argument("--teach", action="store_true", help="also photograph the teaching tabs (4-6)")
+    p.add_argument("--ablation-seconds", type=int, default=60, help="ablation budget per objective (with --teach)")
     a = p.parse_args()
     out = Path(a.out)
     with app_page(a) as page:
@@ -104,7 +139,9 @@ def main() -> None:
         page.wait_for_selector("#probe-score:has-text('D(image, 7)')")
         page.wait_for_timeout(1000)
         page.screenshot(path=str(out / "probe.png"), full_page=True)
-    print(f"wrote {', '.join(str(out / n) for n in ('train.png', 'generate.png', 'probe.png'))}")
+        if a.teach:
+            teaching_tabs(page, out, a.ablation_seconds)
+    print(f"wrote the screenshots in {out}")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,51 @@
+"""The page: the intro, the 'Using:' line and the seven tabs in order. Each tab lays itself out and
+wires its own events (demo/tabs/); this file only puts them together."""
+
+from __future__ import annotations
+
+import gradio as gr
+
+from .context import AppContext
+from .tabs.ablation import AblationTab
+from .tabs.dview import DViewTab
+from .tabs.export import ExportTab
+from .tabs.generate import GenerateTab
+from .tabs.probe import ProbeTab
+from .tabs.style import StyleTab
+from .tabs.train import TrainTab
+from .ui import session_hash, using_text
+
+INTRO = """# GAN-CLS: a GAN that draws the digit you ask for
+A **generator** G turns random noise plus a label (0–9) into a handwritten digit; a **matching-aware
+discriminator** D looks at an image *and* a label and scores how likely it is to be a real digit that
+shows that label. D learns from three kinds of pairs — real digit with its right label, generated digit
+with its label, and real digit with a *wrong* label (GAN-CLS, Reed et al. 2016) — so G must draw the
+right digit, not just a plausible one. **Train** a model live, **Generate** digits with it, and
+**Probe** what its discriminator believes."""
+
+
+def build_demo(ctx: AppContext) -> gr.Blocks:
+    """The Gradio Blocks app over a loaded AppContext."""
+    with gr.Blocks(title="GAN-CLS digits", analytics_enabled=False, delete_cache=(3600, 3600)) as demo:
+        gr.Markdown(INTRO, elem_id="intro")
+        using = gr.Markdown(using_text(None, ctx.pretrained_note), elem_id="using")
+        with gr.Tabs():
+            TrainTab(ctx).build(demo, using)
+            GenerateTab(ctx).build()
+            ProbeTab(ctx).build()
+            AblationTab(ctx).build()
+            DViewTab(ctx).build()
+            StyleTab(ctx).build()
+            ExportTab(ctx).build(using)
+
+        def show_using(request: gr.Request) -> str:
+            """Which model Generate and Probe use for this session."""
+            return ctx.using(ctx.store.get(session_hash(request)))
+
+        def unload(request: gr.Request) -> None:
+            """The tab was closed: stop its training; its checkpoint is kept 24 h to restore, the rest deleted."""
+            ctx.store.drop(session_hash(request))
+
+        demo.load(show_using, None, using, api_name="using", concurrency_limit=None)
+        demo.unload(unload)
+    return demo

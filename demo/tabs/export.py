@@ -1,0 +1,102 @@
+"""Tab 7 · Timeline & export: the run's fixed-noise grids as a GIF, its metric history as CSV, and
+checkpoint upload through the safe loader."""
+
+from __future__ import annotations
+
+import html
+import shutil
+from pathlib import Path
+
+import gradio as gr
+
+from gancls.checkpoint import load_checkpoint
+from gancls.errors import UserError
+from gancls.teach import history_csv, timeline_animation
+from gancls.train import Trainer
+
+from ..context import AppContext
+from ..session import BusyError, Session
+from ..ui import INFER, session_hash, user_errors
+
+UPLOAD_MAX_BYTES = 64 * 2**20  # the largest preset's checkpoint, optimiser state included, is far smaller
+TIMELINE_HELP = """**Training as a film.** During a Train run the app records the fixed-noise grid every few
+seconds; here it becomes an animated GIF (one frame per grid). The metric history (losses, D outputs, speed,
+per update) downloads as CSV for a spreadsheet. **Upload** a gancls checkpoint (.safetensors, e.g. one you
+downloaded in the Train tab) to use it in Generate, Probe and these tabs; it is checked before anything changes."""
+
+
+def _trainer(session: Session, what: str) -> Trainer:
+    if session.trainer is None:
+        raise UserError(f"no training run in this session yet: press Train in the Train tab first ({what} "
+                        "records your own run)")
+    return session.trainer
+
+
+class ExportTab:
+    """The Timeline & export tab's endpoints, bound to one AppContext."""
+
+    def __init__(self, ctx: AppContext):
+        self.ctx = ctx
+
+    @user_errors
+    def timeline(self, fps: float, request: gr.Request) -> tuple[str, str]:
+        """The fixed-noise grids of this session's run as an animated GIF (shown, and as a file)."""
+        session = self.ctx.store.get(session_hash(request))
+        trainer = _trainer(session, "the timeline")
+        path = str(timeline_animation(list(trainer.samples_history), session.run_dir / "gancls_timeline.gif",
+                                      fps=fps, scale=2))
+        return path, path
+
+    @user_errors
+    def history_csv(self, request: gr.Request) -> str:
+        """The metric history of this session's run as a CSV file."""
+        session = self.ctx.store.get(session_hash(request))
+        trainer = _trainer(session, "the history")
+        return str(history_csv(list(trainer.history), session.run_dir / "gancls_history.csv"))
+
+    @user_errors
+    def upload_checkpoint(self, file: str | None, request: gr.Request) -> tuple[str, str]:
+        """Load an uploaded checkpoint through the safe loader; a good one becomes this session's model."""
+        if not file:
+            raise UserError("no file: choose a gancls checkpoint (.safetensors) to upload first")
+        session = self.ctx.store.get(session_hash(request))
+        ckpt = load_checkpoint(file, max_bytes=UPLOAD_MAX_BYTES)  # CheckpointError (a UserError) if unusable
+        name = Path(file).name
+        with session.lock:
+            if session.running:
+                raise BusyError("this session is training: press Stop first, then upload")
+            session.run_dir.mkdir(parents=True, exist_ok=True)
+            kept = session.run_dir / "uploaded" / "gancls.safetensors"
+            kept.parent.mkdir(exist_ok=True)
+            shutil.copyfile(ckpt.path, kept)  # Download hands back the model in use
+            # The upload replaces the session's run: Resume, the timeline and the CSV belong to a Train run.
+            session.trainer, session.model, session.model_steps = None, ckpt.model.cpu().eval(), ckpt.step
+            session.checkpoint = kept
+        train_cfg = ckpt.meta.get("train_config")
+        objective = train_cfg.get("objective") if isinstance(train_cfg, dict) else None
+        message = (f"Loaded **{html.escape(name)}**: a {ckpt.model.cfg.arch} model trained for {ckpt.step:,} steps"
+                   + (f" with the {html.escape(str(objective))} objective. " if objective else ". ")
+                   + "Generate, Probe and the teaching tabs now use it; Reset goes back to the pretrained model.")
+        return message, self.ctx.using(session)
+
+    def build(self, using: gr.Markdown) -> None:
+        """Lay out the tab inside the page's gr.Tabs and wire it (`using` is the page's 'Using:' line)."""
+        with gr.Tab("7 · Timeline & export", id="timeline"):
+            gr.Markdown(TIMELINE_HELP, elem_classes="help")
+            with gr.Row(equal_height=False):
+                with gr.Column(scale=4):
+                    with gr.Row():
+                        fps = gr.Slider(1, 20, value=4, step=1, label="Frames per second", min_width=160)
+                        gif_btn = gr.Button("Make the animation", variant="primary", elem_id="gif-btn")
+                    gif_image = gr.Image(show_label=False, interactive=False, elem_id="gif-image", elem_classes="digits")
+                    gif_file = gr.File(label="Animation (GIF)", interactive=False, elem_id="gif-file")
+                with gr.Column(scale=3):
+                    csv_btn = gr.Button("Metric history as CSV", elem_id="csv-btn")
+                    csv_file = gr.File(label="History (CSV)", interactive=False, elem_id="csv-file")
+                    upload = gr.File(label="Upload a checkpoint (.safetensors)", file_types=[".safetensors"],
+                                     type="filepath", elem_id="ckpt-upload")
+                    upload_btn = gr.Button("Use this checkpoint", elem_id="upload-btn")
+                    upload_note = gr.Markdown(elem_id="upload-note")
+        gif_btn.click(self.timeline, fps, [gif_image, gif_file], api_name="timeline", **INFER)
+        csv_btn.click(self.history_csv, None, csv_file, api_name="history_csv", **INFER)
+        upload_btn.click(self.upload_checkpoint, upload, [upload_note, using], api_name="upload_checkpoint", **INFER)

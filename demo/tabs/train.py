@@ -1,0 +1,348 @@
+"""Tab 1 · Train: start, stop, resume, reset and restore a run; live curves, grid and quality meter.
+
+Layout and handlers side by side. Each handler's parameters are exactly its event's inputs (plus
+`request`, which Gradio fills in to find the caller's session).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Iterator
+
+import gradio as gr
+import torch
+
+from gancls import validate
+from gancls.checkpoint import META_NAME
+from gancls.config import ARCHES, LOSSES, OBJECTIVES, Budget, ModelConfig, TrainConfig, model_preset, train_preset
+from gancls.draw import labelled_grid, save_png_fast
+from gancls.errors import UserError
+from gancls.judge import judge_predict
+from gancls.train import CheckpointSaved, Event, Finished, Samples, Started, Trainer
+
+from ..components import WholeNumber
+from ..context import AppContext
+from ..live import live
+from ..session import RunNotFoundError, Session
+from ..ui import (D_CURVES, LOSS_COLOURS, LOSS_CURVES, NOTHING_TRAINING, UPDATE_EVERY, curves, d_plot, kept_file,
+                  png, session_hash, status_html, user_errors)
+from ..zerogpu import chunked_run
+
+MAX_SECONDS_PER_RUN = 3600.0  # one Train/Resume click may hold the shared trainer queue this long at most
+RUNNING = ("Training… Press Stop to keep the model as it is now; when the run ends, "
+           "Generate and Probe switch to it.")
+AFTER = "Generate and Probe now use this model; download its checkpoint below, or press Resume to go on."
+TRAIN_HELP = """**Reading the curves.** D is rewarded for saying *real & matching* (1) only for real digits with
+their right label. Early on D(real, right) climbs while D(fake, right) and D(real, wrong) fall; as G
+improves, D(fake, right) creeps back up. Curves that flatten at 0 or 1 for long mean one side has won."""
+GRID_HELP = """**Fixed-noise samples.** Same noise at every update: row *r* is label *r*, each column one
+noise vector (one handwriting style), so you see each style learn to draw every digit."""
+
+
+# ---------------------------------------------------------------- settings
+def read_budget(seconds: Any, epochs: Any, max_steps: Any) -> Budget:
+    """The budget fields (empty or 0 = no limit); at least one must be set, the time at most an hour."""
+    budget = Budget(seconds=validate.limit("Time budget", seconds, MAX_SECONDS_PER_RUN * 10),
+                    epochs=validate.limit("Epochs", epochs, 1000),
+                    steps=validate.limit("Max steps", max_steps, 10**9, integer=True))
+    if budget.unlimited:
+        raise UserError("no budget: set a time budget, a number of epochs or a step limit so training can end")
+    if budget.seconds is not None and budget.seconds > MAX_SECONDS_PER_RUN:
+        raise UserError(f"Time budget must be at most {MAX_SECONDS_PER_RUN:g} s per run on this server "
+                        f"(got {budget.seconds:g}); press Resume to train longer")
+    return budget
+
+
+def read_settings(*, arch: Any, objective: Any, loss: Any, batch_size: Any, lr_d: Any, lr_g: Any,
+                  seed: Any) -> tuple[ModelConfig, TrainConfig]:
+    """(ModelConfig, TrainConfig) for a new run from the form; UserError names the bad field."""
+    for name, value in (("Model size", arch), ("Objective", objective), ("Loss", loss), ("D learning rate", lr_d),
+                        ("G learning rate", lr_g)):
+        if value is None or value == "":
+            raise UserError(f"{name} is empty: enter a value")
+    return model_preset(arch), train_preset(
+        arch, objective=objective, loss=loss, batch_size=validate.whole("Batch size", batch_size, 2, 8192),
+        lr_d=lr_d, lr_g=lr_g, seed=validate.seed("Seed", seed))
+
+
+# ---------------------------------------------------------------- live view
+class RunView:
+    """What the Train tab shows of one run, built from its events (see live.py)."""
+
+    def __init__(self, trainer: Trainer, budget: Budget, grid_path: Path, judge: Any = None):
+        self.trainer, self.budget, self.judge, self.grid_path = trainer, budget, judge, grid_path
+        self.grid_accuracy: float | None = None  # the judge's label accuracy on the live grid
+        self.started: Started | None = None
+        self.samples: Samples | None = None
+        self.finished: Finished | None = None
+        self.saved: Path | None = None
+        self._grid_dirty = False
+
+    def feed(self, event: Event) -> bool:
+        """Record one event; True if the UI must be updated at once (start and end of the run)."""
+        if isinstance(event, Started):
+            self.started = event
+            return True
+        if isinstance(event, Samples):
+            self.samples, self._grid_dirty = event, True
+        elif isinstance(event, CheckpointSaved):
+            self.saved = event.path
+        elif isinstance(event, Finished):
+            self.finished = event
+            self.saved = event.path or self.saved
+            return True
+        return False
+
+    def values(self) -> tuple[str, Any, Any, Any]:
+        """(status HTML, loss curves, D-output curves, grid image or gr.skip())."""
+        grid: Any = gr.skip()
+        if self._grid_dirty and self.samples is not None:
+            if self.judge is not None:  # ~80 digits through a small CNN: a few ms, only when sent
+                y = torch.arange(10).repeat_interleave(self.samples.cols)
+                self.grid_accuracy = float((judge_predict(self.judge, self.samples.images).predictions == y)
+                                           .float().mean())
+            image = labelled_grid(self.samples.images, range(10), self.samples.cols, scale=2)
+            grid = save_png_fast(image, self.grid_path)
+            self._grid_dirty = False
+        history = self.trainer.history
+        return self.status(), curves(history, LOSS_CURVES), curves(history, D_CURVES), grid
+
+    def status(self) -> str:
+        """The status box for the current state of the run."""
+        t, s, m = self.trainer, self.started, self.trainer.last_metrics
+        stats: dict[str, Any] = {"step": f"{t.step_count:,}" + (f" / {s.total_steps:,}" if s and s.total_steps else "")}
+        if m:
+            stats["epoch"] = f"{m['epoch']:.2f}"
+            stats["images/s"] = f"{m['images_per_s']:,.0f}"
+            stats["elapsed"] = f"{m['elapsed']:.1f} s" + (f" of {self.budget.seconds:g} s" if self.budget.seconds else "")
+        stats["device"] = s.device if s else t.describe_device()
+        stats["data"] = (s.data if s else t.data_description).split(" from ")[0]
+        if self.grid_accuracy is not None:
+            stats["label accuracy (judge, live grid)"] = f"{100 * self.grid_accuracy:.0f} %"
+        progress = m.get("progress", 0.0) if m else 0.0
+        if self.finished is None:
+            return status_html(state="running", message=RUNNING, progress=progress, stats=stats)
+        f = self.finished
+        if f.reason == "diverged":
+            return status_html(state="error", message=f"{f.message}. Try lower learning rates.", stats=stats)
+        stopped = f.reason == "stopped"
+        what = "Stopped" if stopped else f"Done ({f.message})"
+        return status_html(state="done", message=f"{what} at step {f.step:,}. {AFTER}",
+                           progress=progress if stopped else 1.0, stats=stats)
+
+
+# ------------------------------------------------------------------ handlers
+class TrainTab:
+    """The Train tab's endpoints, bound to one AppContext."""
+
+    def __init__(self, ctx: AppContext, update_every: float = UPDATE_EVERY):
+        self.ctx, self.update_every = ctx, update_every
+
+    def session(self, request: gr.Request | None) -> Session:
+        return self.ctx.store.get(session_hash(request))
+
+    @user_errors
+    def train(self, device: str, data_source: str, seconds: float | None, epochs: float | None,
+              max_steps: float | None, arch: str, batch_size: float, lr_d: float, lr_g: float, seed: float,
+              objective: str, loss: str, request: gr.Request) -> Iterator[tuple]:
+        """Start a fresh run with these settings and stream live curves, grid and progress."""
+        session = self.session(request)
+        budget = read_budget(seconds, epochs, max_steps)
+        model_cfg, cfg = read_settings(arch=arch, objective=objective, loss=loss, batch_size=batch_size, lr_d=lr_d,
+                                       lr_g=lr_g, seed=seed)
+        data = self.ctx.data_for(data_source)
+        dev = self.ctx.train_device(device)
+        with session.training():  # the previous model stays in use until this run has trained something
+            trainer = Trainer(model_cfg, cfg, data, device=dev, run_dir=session.run_dir)
+            session.trainer = trainer
+            view = yield from self._stream(session, trainer, budget)
+        if session.trainer is trainer and not session.closed:  # else Reset or leaving has redrawn or ended it
+            yield self._final(session, view)
+
+    @user_errors
+    def resume(self, seconds: float | None, epochs: float | None, max_steps: float | None,
+               request: gr.Request) -> Iterator[tuple]:
+        """Continue this session's run (same trainer, same random streams) with a new budget."""
+        session = self.session(request)
+        trainer = session.trainer
+        if trainer is None:
+            raise UserError("nothing to resume: press Train first (Resume continues your own run)")
+        budget = read_budget(seconds, epochs, max_steps)
+        total = trainer.total_steps(budget)
+        if total is not None and trainer.step_count >= total:
+            raise UserError(f"this run has already done {trainer.step_count:,} of its {total:,} steps: raise Epochs "
+                            "or Max steps (they count the whole run), or set them to 0")
+        note = (f"Resuming at step {trainer.step_count:,} with the run's own settings "
+                f"({trainer.model_cfg.arch}, batch {trainer.cfg.batch_size}); only the budget fields apply.")
+        with session.training():
+            view = yield from self._stream(session, trainer, budget, note)
+        if session.trainer is trainer and not session.closed:
+            yield self._final(session, view)
+
+    def _events(self, session: Session, trainer: Trainer, budget: Budget) -> Iterator[Event]:
+        if self.ctx.gpu_chunk is not None:
+            return chunked_run(self.ctx.gpu_chunk, trainer, session.stop, budget)
+        return self.ctx.compute.stream(lambda: trainer.run(budget, session.stop))
+
+    def _stream(self, session: Session, trainer: Trainer, budget: Budget, note: str = "") -> Iterator[tuple]:
+        # Training runs on a training thread (compute.py); this loop only relays its events.
+        session.run_dir.mkdir(parents=True, exist_ok=True)  # the live grid is written there
+        view = RunView(trainer, budget, session.run_dir / "live_grid.png", judge=self.ctx.judge())
+        try:
+            for _ in live(self._events(session, trainer, budget), view.feed, self.update_every):
+                if view.finished is None:
+                    yield (*view.values(), self.ctx.using(session), gr.skip(), note)
+        finally:  # also when the visitor leaves mid-run: what was trained is kept
+            session.adopt(trainer, view.saved)
+        return view
+
+    def _final(self, session: Session, view: RunView) -> tuple:
+        return (*view.values(), self.ctx.using(session), self._download(session), "")
+
+    @staticmethod
+    def _download(session: Session) -> Any:
+        path = kept_file(session.checkpoint)
+        return gr.DownloadButton(value=path, visible=True) if path else gr.skip()
+
+    @user_errors
+    def stop(self, request: gr.Request) -> str:
+        """Ask this session's training to stop after the current step; the model is kept."""
+        return "Stopping…" if self.session(request).request_stop() else NOTHING_TRAINING
+
+    @user_errors
+    def reset(self, request: gr.Request) -> tuple:
+        """Forget this session's run and go back to the pretrained model."""
+        session = self.session(request)
+        session.reset()
+        return (*self.ctx.idle_views(), None, self.ctx.using(session), gr.DownloadButton(value=None, visible=False),
+                "Back to the pretrained model.")
+
+    @user_errors
+    def download(self, request: gr.Request) -> str:
+        """This session's latest checkpoint file (.safetensors with its settings in the header)."""
+        path = kept_file(self.session(request).checkpoint)
+        if path is None:
+            raise UserError("no checkpoint yet: train a model first (the pretrained one ships with the app)")
+        return path
+
+    def preset(self, arch: str) -> tuple[float, float, float]:
+        """The arch's default batch size and learning rates, to refill the form."""
+        cfg = train_preset(arch)
+        return cfg.batch_size, cfg.lr_d, cfg.lr_g
+
+    # -------------------------------------------------------------- restore
+    def remember(self, request: gr.Request) -> str:
+        """This session's run id, for the browser to keep (gr.BrowserState) so a reload can restore the run."""
+        return self.session(request).run_id
+
+    def restore_offer(self, run_id: Any, request: gr.Request) -> Any:
+        """On page load: a 'Restore your last run (step N)' button if the browser's last run is still kept."""
+        session = self.session(request)
+        path = self.ctx.store.find_run(run_id)
+        if path is None or run_id == session.run_id or session.trainer is not None:
+            return gr.Button(visible=False)
+        step = _read_meta(path).get("step")
+        label = f"Restore your last run (step {step:,})" if isinstance(step, int) else "Restore your last run"
+        return gr.Button(label, visible=True)
+
+    @user_errors
+    def restore(self, run_id: str, request: gr.Request) -> tuple:
+        """Make a kept run (by the id the browser remembered) this session's model again; Resume continues it."""
+        session = self.session(request)
+        path = self.ctx.store.find_run(run_id)
+        if path is None:
+            raise RunNotFoundError("that run is no longer kept (runs are kept 24 h after the tab closes)")
+        with session.training():  # not while this session trains
+            meta = _read_meta(path)
+            data = self._data_for_run(int(meta.get("n_train", -1)), int(meta.get("train_config", {}).get("holdout", 0)))
+            trainer = Trainer.resume(path, data, device=self.ctx.train_device("auto"), run_dir=session.run_dir)
+            session.run_dir.mkdir(parents=True, exist_ok=True)
+            saved = trainer.save()  # this session's own copy: Download, and kept again if this tab closes
+            session.trainer = trainer
+            session.adopt(trainer, saved.path if saved else None)
+        grid = labelled_grid(trainer.samples().images, range(10), trainer.cfg.sample_cols, scale=2)
+        status = status_html(state="done", message=f"Restored your run at step {trainer.step_count:,}. {AFTER}")
+        return (status, curves(trainer.history, LOSS_CURVES), curves(trainer.history, D_CURVES),
+                png(session, grid, "live_grid.png"), self.ctx.using(session), self._download(session),
+                f"Restored step {trainer.step_count:,}: Generate and Probe use it; Resume continues it.",
+                gr.Button(visible=False), session.run_id)
+
+    def _data_for_run(self, n_train: int, holdout: int) -> Any:
+        for _label, choice in self.ctx.data_choices():
+            data = self.ctx.data_for(choice)
+            if len(data.train_labels) - holdout == n_train:
+                return data
+        raise UserError("this run was trained on a data set this server does not have, so it cannot be restored here")
+
+    # --------------------------------------------------------------- layout
+    def build(self, page: gr.Blocks, using: gr.Markdown) -> None:
+        """Lay out the tab inside the page's gr.Tabs and wire it (`using` is the page's 'Using:' line)."""
+        ctx = self.ctx
+        defaults = train_preset("fast")
+        idle_status, idle_loss, idle_d = ctx.idle_views()
+        with gr.Tab("1 · Train", id="train"):
+            with gr.Row(equal_height=False):
+                with gr.Column(scale=2, min_width=260, elem_id="settings"):
+                    with gr.Row():
+                        train_btn = gr.Button("Train", variant="primary", elem_id="train-btn", min_width=80)
+                        stop_btn = gr.Button("Stop", variant="stop", elem_id="stop-btn", min_width=80)
+                    with gr.Row():
+                        resume_btn = gr.Button("Resume", elem_id="resume-btn", min_width=80)
+                        reset_btn = gr.Button("Reset", elem_id="reset-btn", min_width=80)
+                    restore_btn = gr.Button("Restore your last run", visible=False, elem_id="restore-btn")
+                    # The session's run id, kept in the browser so a reload can offer to restore the run.
+                    last_run = gr.BrowserState(None, storage_key="gancls-last-run", secret=ctx.browser_secret)
+                    note = gr.Markdown(elem_id="train-note")
+                    download = gr.DownloadButton("Download your checkpoint", visible=False, elem_id="download-btn")
+                    seconds = gr.Number(60, label="Time budget (s)", minimum=0, info="0 = no time limit")
+                    epochs = gr.Number(0, label="Epochs", minimum=0, info="0 = no epoch limit")
+                    arch = gr.Dropdown(list(ARCHES), value="fast", label="Model size (preset)",
+                                       info="fast: laptop CPU · small: tiny · seed: the TF-1 original")
+                    device = gr.Dropdown(ctx.device_choices(), value="auto", label="Device", info=ctx.device_note())
+                    data_source = gr.Radio(ctx.data_choices(), value=ctx.data_choices()[0][1], label="Training data")
+                    with gr.Accordion("More settings", open=False):
+                        batch_size = WholeNumber(defaults.batch_size, label="Batch size", precision=0, minimum=2)
+                        lr_d = gr.Number(defaults.lr_d, label="D learning rate")
+                        lr_g = gr.Number(defaults.lr_g, label="G learning rate")
+                        seed = WholeNumber(0, label="Seed", precision=0, minimum=0)
+                        objective = gr.Dropdown(list(OBJECTIVES), value="gan-cls", label="Objective",
+                                                info="gan-cls: with wrong-label pairs · plain: without · "
+                                                     "seed: as the original")
+                        loss = gr.Dropdown(list(LOSSES), value="lsgan", label="Loss")
+                        max_steps = WholeNumber(0, label="Max steps", precision=0, minimum=0, info="0 = no step limit")
+                with gr.Column(scale=5, min_width=360):
+                    status = gr.HTML(idle_status, elem_id="status")
+                    loss_plot = gr.LinePlot(idle_loss, x="step", y="value", color="curve", title="Losses", height=270,
+                                            label="Losses", show_label=False, color_map=LOSS_COLOURS,
+                                            elem_id="loss-plot", y_title="loss (batch sum)")
+                    d_out = d_plot(idle_d, label="Discriminator outputs", height=270, elem_id="d-plot")
+                    gr.Markdown(TRAIN_HELP, elem_classes="help")
+                with gr.Column(scale=4, min_width=300):
+                    gr.Markdown(GRID_HELP, elem_classes="help")
+                    grid = gr.Image(show_label=False, format="png", interactive=False,
+                                    elem_id="train-grid", buttons=["download", "fullscreen"])
+
+        run_outputs = [status, loss_plot, d_out, grid, using, download, note]
+        train_run = dict(concurrency_id="train", concurrency_limit=ctx.train_concurrency,
+                         show_progress="full", show_progress_on=[status])
+        train_btn.click(self.train, [device, data_source, seconds, epochs, max_steps, arch, batch_size, lr_d, lr_g,
+                                     seed, objective, loss], run_outputs, api_name="train", **train_run)
+        resume_btn.click(self.resume, [seconds, epochs, max_steps], run_outputs, api_name="resume", **train_run)
+        stop_btn.click(self.stop, None, note, api_name="stop", concurrency_limit=None, show_progress="hidden")
+        reset_btn.click(self.reset, None, run_outputs, api_name="reset", concurrency_limit=None)
+        download.click(self.download, None, download, api_name="download", concurrency_limit=None)
+        arch.input(self.preset, arch, [batch_size, lr_d, lr_g], api_visibility="private")
+        for btn in (train_btn, resume_btn):
+            btn.click(self.remember, None, last_run, api_visibility="private", concurrency_limit=None)
+        restore_btn.click(self.restore, last_run, [*run_outputs, restore_btn, last_run], api_name="restore",
+                          concurrency_limit=2)
+        page.load(self.restore_offer, last_run, restore_btn, api_visibility="private", concurrency_limit=None)
+
+
+def _read_meta(path: Path) -> dict[str, Any]:
+    try:
+        meta = json.loads(path.with_name(META_NAME).read_text())
+    except (OSError, ValueError):
+        return {}
+    return meta if isinstance(meta, dict) else {}

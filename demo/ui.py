@@ -1,0 +1,127 @@
+"""What every tab shares: queue settings, curve names and colours, the error wrapper, and the small
+pieces of HTML and plot tables the tabs show. Defined once here; tabs import them."""
+
+from __future__ import annotations
+
+import functools
+import html
+import inspect
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import gradio as gr
+import pandas as pd
+
+from gancls.draw import save_png_fast
+from gancls.errors import UserError
+
+from .session import Session
+
+PRIVATE = {"api_visibility": "private"}  # wiring the page needs but the public API does not
+INFER = {"concurrency_id": "infer", "concurrency_limit": 4}  # Generate, Probe and friends share 4 workers
+UPDATE_EVERY = 0.5  # seconds between live updates of a streaming view
+
+LOSS_CURVES = {"loss_d": "D loss", "loss_g": "G loss"}
+D_CURVES = {"d_real": "D(real, right label)", "d_fake": "D(fake, right label)", "d_wrong": "D(real, wrong label)"}
+# Okabe-Ito colours: told apart by colour-blind viewers too.
+LOSS_COLOURS = {"D loss": "#0072B2", "G loss": "#E69F00"}
+D_COLOURS = {"D(real, right label)": "#009E73", "D(fake, right label)": "#E69F00", "D(real, wrong label)": "#D55E00"}
+NOTHING_TRAINING = "Nothing is training in this session."
+
+
+def user_errors(fn: Callable) -> Callable:
+    """Show UserError/ValueError/OSError messages as a clean gr.Error (generators too), never a traceback."""
+    def clean(e: Exception) -> gr.Error:
+        text = str(e) if isinstance(e, (UserError, ValueError)) else "could not read or write a file on the server"
+        return gr.Error(html.escape(text[:1].upper() + text[1:]), print_exception=False)
+
+    if inspect.isgeneratorfunction(fn):
+        @functools.wraps(fn)
+        def gen(*args: Any, **kwargs: Any) -> Iterator[Any]:
+            try:
+                yield from fn(*args, **kwargs)
+            except (ValueError, OSError) as e:
+                raise clean(e) from None
+        return gen
+
+    @functools.wraps(fn)
+    def call(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except (ValueError, OSError) as e:
+            raise clean(e) from None
+    return call
+
+
+def session_hash(request: gr.Request | None) -> str | None:
+    """The Gradio session a request comes from (None for a raw call without one)."""
+    return getattr(request, "session_hash", None)
+
+
+def png(session: Session, image: Any, name: str) -> str:
+    """Write a uint8 [H, W] image into the session's folder; returns the path Gradio serves."""
+    session.run_dir.mkdir(parents=True, exist_ok=True)
+    return save_png_fast(image, session.run_dir / name)
+
+
+# ------------------------------------------------------------------- plots
+def thin(history: list[dict[str, float]], max_points: int) -> list[dict[str, float]]:
+    """At most `max_points` evenly spaced entries of a metric history, always keeping the last."""
+    if len(history) <= max_points:
+        return history
+    stride = -(-len(history) // max_points)  # ceil division
+    return history[::stride] + ([history[-1]] if (len(history) - 1) % stride else [])
+
+
+def curves(history: list[dict[str, float]], names: dict[str, str], max_points: int = 400) -> pd.DataFrame:
+    """Long-format table (step, value, curve) for a gr.LinePlot with color="curve"."""
+    points = thin(history, max_points)
+    # Explicit dtypes: an empty table must still say "numbers", or the plot keeps treating them as categories.
+    return pd.DataFrame({
+        "step": pd.Series([int(h["step"]) for h in points for _ in names], dtype="int64"),
+        "value": pd.Series([float(h[key]) for h in points for key in names], dtype="float64"),
+        "curve": pd.Series([name for _ in points for name in names.values()], dtype="object"),
+    })
+
+
+def start_curves(history: list[dict[str, float]]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The plots before any run: the pretrained model's curves, else one point per curve.
+
+    Never empty: Gradio 6's LinePlot fixes its colour legend from its first value, so a plot that
+    starts without rows draws no lines later.
+    """
+    if not all(k in h for h in history[:1] for k in ("step", *LOSS_CURVES, *D_CURVES)):
+        history = []
+    history = history or [dict(step=0, loss_d=0.0, loss_g=0.0, d_real=0.5, d_fake=0.5, d_wrong=0.5)]
+    return curves(history, LOSS_CURVES), curves(history, D_CURVES)
+
+
+def d_plot(value: Any, **kwargs: Any) -> gr.LinePlot:
+    """A plot of D's three mean outputs (the Train and Ablation tabs draw the same one)."""
+    return gr.LinePlot(value, x="step", y="value", color="curve", y_lim=[0, 1], title="Discriminator outputs",
+                       show_label=False, y_title="mean D score", color_map=D_COLOURS, **kwargs)
+
+
+# ------------------------------------------------------------------ status
+def status_html(*, state: str, message: str, progress: float | None = None,
+                stats: dict[str, Any] | None = None) -> str:
+    """A status box: a progress bar, key figures and one line of explanation."""
+    bar = "" if progress is None else (
+        f'<div class="gc-bar"><div style="width:{100 * min(max(progress, 0.0), 1.0):.1f}%"></div></div>')
+    figures = "".join(f"<span>{html.escape(k)} <b>{html.escape(str(v))}</b></span>" for k, v in (stats or {}).items())
+    return (f'<div class="gc-status gc-{state}">{bar}<div class="gc-stats">{figures}</div>'
+            f'<div class="gc-msg">{html.escape(message)}</div></div>')
+
+
+def using_text(steps: int | None, pretrained_note: str, training: bool = False) -> str:
+    """The 'Using: …' line that says which model Generate and Probe use."""
+    if steps is None:
+        text = f"**Using:** {pretrained_note}"
+    else:
+        text = f"**Using:** your model trained for {steps:,} steps"
+    return text + (" · a new run is training; it takes over when it stops" if training else "")
+
+
+def kept_file(path: Path | None) -> str | None:
+    """A path Gradio may serve, or None."""
+    return str(path) if path is not None and Path(path).is_file() else None
