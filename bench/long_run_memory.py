@@ -64,7 +64,8 @@ def main(argv: list[str] | None = None) -> int:
         client = Client(f"http://127.0.0.1:{a.port}/", verbose=False)
         seconds = a.minutes * 60
         # device, data, seconds, epochs, max_steps, arch, batch, lr_d, lr_g, seed, objective, loss
-        job = client.submit("auto", "server", seconds, 0, 0, "fast", 64, 4e-4, 1e-3, 0, "gan-cls", "lsgan",
+        data = "server" if a.data_dir else "embedded"  # the app offers "server" only for data other than the subset
+        job = client.submit("auto", data, seconds, 0, 0, "fast", 64, 4e-4, 1e-3, 0, "gan-cls", "lsgan",
                             api_name="/train")
         t0 = time.monotonic()
         done = threading.Event()

@@ -13,7 +13,6 @@ from PIL import Image
 from gancls.data import load_embedded
 
 ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT.parent / "shared" / "data"
 
 
 def gancls(*args: str, timeout: float = 180) -> subprocess.CompletedProcess:
@@ -22,9 +21,9 @@ def gancls(*args: str, timeout: float = 180) -> subprocess.CompletedProcess:
 
 
 @pytest.fixture(scope="module")
-def run_dir(tmp_path_factory) -> Path:
+def run_dir(tmp_path_factory, mnist) -> Path:
     out = tmp_path_factory.mktemp("run")
-    data = ["--data-dir", str(DATA)] if DATA.exists() else ["--no-download"]
+    data = ["--data-dir", str(mnist.root)]  # the tests' MNIST: full when it is here, else the subset as IDX files
     r = gancls("train", *data, "--device", "cpu", "--arch", "small", "--max-steps", "40", "--batch-size", "32",
                "--out", str(out), "--quiet")
     assert r.returncode == 0, r.stderr
@@ -43,8 +42,8 @@ def test_help_lists_the_commands() -> None:
         assert flag in r.stdout
 
 
-def test_resume_continues_from_the_saved_step(run_dir: Path) -> None:
-    data = ["--data-dir", str(DATA)] if DATA.exists() else ["--no-download"]
+def test_resume_continues_from_the_saved_step(run_dir: Path, mnist) -> None:
+    data = ["--data-dir", str(mnist.root)]
     r = gancls("train", *data, "--device", "cpu", "--max-steps", "60", "--out", str(run_dir), "--resume", "--quiet")
     assert r.returncode == 0, r.stderr
     assert "resuming at step 40" in r.stderr and "at step 60" in r.stdout
