@@ -1,9 +1,8 @@
-"""Command line: `python -m gancls {train,sample,probe,eval} ...` over the library API."""
+"""Command line: `python -m gancls {train,sample,write,probe,eval} ...` over the library API."""
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import signal
 import sys
@@ -13,7 +12,9 @@ from typing import Sequence
 
 import numpy as np
 
+from . import validate
 from .config import ARCHES, LOSSES, OBJECTIVES, PRECISIONS
+from .errors import UserError
 
 PRETRAINED = Path(__file__).resolve().parents[1] / "checkpoints" / "pretrained"
 
@@ -44,7 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "faster where the hardware has bf16 (recent GPUs, AVX-512 BF16 / AMX CPUs)")
     t.add_argument("--epochs", type=float, default=None, help="epochs of int(N / batch) iterations (preset default: 3)")
     t.add_argument("--max-steps", type=int, default=None, help="stop after this many iterations in total")
-    t.add_argument("--max-seconds", type=float, default=None, help="stop after this many seconds of this call")
+    t.add_argument("--max-seconds", type=float, default=None, help="stop after this many seconds of training in this run (a resume is a new run)")
     t.add_argument("--batch-size", type=int, default=None, help="images per batch (seed: 10, fast: 64)")
     t.add_argument("--lr-d", type=float, default=None, help="Adam learning rate for D")
     t.add_argument("--lr-g", type=float, default=None, help="Adam learning rate for G")
@@ -58,11 +59,21 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("sample", help="generate digits for labels; writes .npz (images, labels) or a .png grid")
     s.add_argument("--checkpoint", default=str(PRETRAINED), help="run directory or checkpoint file (default: the shipped model)")
-    s.add_argument("--per-label", type=int, default=10, help="samples per label")
+    s.add_argument("--per-label", type=int, default=None, help="samples per label (default 10; 1 with --style-from)")
     s.add_argument("--labels", type=_labels, default=list(range(10)), help="labels, e.g. 0,3,7 (default: 0-9)")
     s.add_argument("--seed", type=int, default=0, help="noise seed")
     s.add_argument("--same-noise", action="store_true", help="one noise vector per column, shared by all labels")
+    s.add_argument("--style-from", default=None, metavar="IMAGE",
+                   help="write the labels in the handwriting style of this digit image (PNG/JPEG/...)")
     s.add_argument("--out", required=True, help="output .npz or .png")
+
+    w = sub.add_parser("write", help="write a number (up to 16 digits) in one handwriting style, as one .png")
+    w.add_argument("--checkpoint", default=str(PRETRAINED), help="run directory or checkpoint file (default: the shipped model)")
+    w.add_argument("--text", required=True, help="the digits to write, e.g. 2026 (1 to 16 digits)")
+    style = w.add_mutually_exclusive_group()
+    style.add_argument("--style-from", default=None, metavar="IMAGE", help="copy the style of this digit image")
+    style.add_argument("--seed", type=int, default=None, help="the style of this noise seed (default 0)")
+    w.add_argument("--out", required=True, help="output .png")
 
     pr = sub.add_parser("probe", help="the discriminator's match score for an image and a label (or all ten)")
     pr.add_argument("--checkpoint", default=str(PRETRAINED), help="run directory or checkpoint file")
@@ -81,46 +92,45 @@ def build_parser() -> argparse.ArgumentParser:
 def cmd_train(a: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from .checkpoint import resolve_path
-    from .config import model_preset, train_preset, validate_train
+    from .checkpoint import load_checkpoint
+    from .config import DEFAULT_EPOCHS, Budget, model_preset, train_preset
     from .data import load_mnist
     from .device import keep_freed_memory, resolve_device
     from .train import CheckpointSaved, Finished, Metrics, Started, Trainer
 
     # Check the flags before loading data (which may mean a download): a typo should fail at once.
-    budget = dict(epochs=a.epochs, max_steps=a.max_steps, max_seconds=a.max_seconds, autosave_seconds=a.autosave_seconds)
     resolve_device(a.device)
     if a.threads is not None:
-        if not 1 <= a.threads <= 1024:
-            raise ValueError(f"--threads must be from 1 to 1024 (got {a.threads})")
+        validate.whole("--threads", a.threads, 1, 1024)
         import torch
 
         torch.set_num_threads(a.threads)
     if Path(a.out).exists() and not Path(a.out).is_dir():
-        raise ValueError(f"--out {a.out} is a file; it must be a run directory")
+        raise UserError(f"--out {a.out} is a file; it must be a run directory")
     if a.resume:
         fixed = dict(objective=a.objective, loss=a.loss, batch_size=a.batch_size, lr_d=a.lr_d, lr_g=a.lr_g, seed=a.seed,
                      precision=a.precision)
         if any(v is not None for v in fixed.values()):
-            raise ValueError("--resume continues a run with its own settings; only --epochs, --max-steps, "
-                             "--max-seconds and --autosave-seconds may be given")
-        train_preset(a.arch, **budget)  # validates the budget flags only; the run keeps its own settings
-        resolve_path(a.out)
+            raise UserError("--resume continues a run with its own settings; only --epochs, --max-steps, "
+                            "--max-seconds and --autosave-seconds may be given")
+        arch = load_checkpoint(a.out).model.cfg.arch
     else:
         if (Path(a.out) / "gancls.safetensors").exists() and not a.overwrite:
-            raise ValueError(f"{a.out} already holds a run: continue it with --resume, or pass --overwrite "
-                             "to start over (or choose another --out)")
+            raise UserError(f"{a.out} already holds a run: continue it with --resume, or pass --overwrite "
+                            "to start over (or choose another --out)")
+        arch = a.arch
         cfg = train_preset(a.arch, objective=a.objective, loss=a.loss, batch_size=a.batch_size, lr_d=a.lr_d,
-                           lr_g=a.lr_g, seed=a.seed, precision=a.precision, **budget)
-        if a.max_steps is not None and a.epochs is None:  # a step budget alone replaces the preset's epochs
-            cfg = validate_train(dataclasses.replace(cfg, epochs=None))
+                           lr_g=a.lr_g, seed=a.seed, precision=a.precision, autosave_seconds=a.autosave_seconds)
+    # A step budget alone replaces the preset's epochs; with neither, the preset's epochs apply.
+    epochs = a.epochs if a.epochs is not None or a.max_steps is not None else DEFAULT_EPOCHS[arch]
+    budget = Budget(steps=a.max_steps, epochs=epochs, seconds=a.max_seconds)
 
     if resolve_device(a.device).type == "cpu":
         keep_freed_memory()  # this process only trains: keep big freed blocks for the next step
     data = load_mnist(a.data_dir, allow_download=not a.no_download, log=lambda m: print(f"data: {m}", file=sys.stderr))
     print(f"data: {data.description}", file=sys.stderr)
     if a.resume:
-        trainer = Trainer.resume(a.out, data, device=a.device, **budget)
+        trainer = Trainer.resume(a.out, data, device=a.device, autosave_seconds=a.autosave_seconds)
     else:
         trainer = Trainer(model_preset(a.arch), cfg, data, device=a.device, run_dir=a.out)
 
@@ -128,7 +138,7 @@ def cmd_train(a: argparse.Namespace) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):  # finish the step, save, exit cleanly
         signal.signal(sig, lambda *_: stop.set())
     bar = None
-    for ev in trainer.run(stop):
+    for ev in trainer.run(budget, stop):
         if isinstance(ev, Started):
             total = ev.total_steps
             print(f"train: {'resuming at' if ev.resumed else 'starting at'} step {ev.step} on {ev.device}", file=sys.stderr)
@@ -154,18 +164,77 @@ def cmd_sample(a: argparse.Namespace) -> int:
     from .checkpoint import load_checkpoint
     from .sampling import grid_image, label_grid, save_png
 
-    ckpt = load_checkpoint(a.checkpoint)
     out = Path(a.out)
     if out.suffix.lower() not in (".npz", ".png"):
         raise ValueError(f"--out must end in .npz or .png (got {out.name})")
-    images, labels = label_grid(ckpt.model, a.labels, a.per_label, a.seed, same_noise=a.same_noise)
+    if a.style_from is not None:
+        if a.per_label not in (None, 1) or a.same_noise:
+            raise ValueError("--style-from gives one style, so one digit per label: "
+                             "leave out --per-label (or give 1) and --same-noise")
+        return _sample_style(a, out)
+    ckpt = load_checkpoint(a.checkpoint)
+    per_label = 10 if a.per_label is None else a.per_label
+    images, labels = label_grid(ckpt.model, a.labels, per_label, a.seed, same_noise=a.same_noise)
     out.parent.mkdir(parents=True, exist_ok=True)
     if out.suffix.lower() == ".npz":
         np.savez_compressed(out, images=images.numpy(), labels=labels.numpy().astype(np.int64))
     else:
-        save_png(grid_image(images, nrow=a.per_label), out)
+        save_png(grid_image(images, nrow=per_label), out)
     print(f"wrote {len(images)} digits to {out}")
     return 0
+
+
+def _sample_style(a: argparse.Namespace, out: Path) -> int:
+    """`sample --style-from IMAGE`: the labels in IMAGE's style, one row (npz: images, labels)."""
+    from .checkpoint import load_checkpoint
+    from .encoder import source_digit, transfer
+    from .sampling import grid_image, save_png
+
+    ckpt = load_checkpoint(a.checkpoint)
+    source_digit(a.style_from)  # a bad image fails before any encoder training
+    result = transfer(ckpt.model, _style_encoder(ckpt, a.checkpoint), a.style_from, a.labels)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.suffix.lower() == ".npz":
+        np.savez_compressed(out, images=result.images, labels=result.labels.astype(np.int64))
+    else:
+        import torch
+
+        save_png(grid_image(torch.from_numpy(result.images), nrow=len(result.images)), out)
+    print(f"wrote {len(result.images)} digits in the style of {Path(a.style_from).name} to {out}")
+    return 0
+
+
+def cmd_write(a: argparse.Namespace) -> int:
+    from .checkpoint import load_checkpoint
+    from .encoder import check_text, source_digit, write_number
+    from .sampling import save_png
+
+    out = Path(a.out)
+    if out.suffix.lower() != ".png":
+        raise ValueError(f"--out must end in .png (got {out.name})")
+    check_text(a.text)
+    ckpt = load_checkpoint(a.checkpoint)
+    encoder = None
+    if a.style_from is not None:
+        source_digit(a.style_from)  # a bad image fails before any encoder training
+        encoder = _style_encoder(ckpt, a.checkpoint)
+    image = write_number(ckpt.model, encoder, a.text, style_image=a.style_from, seed=a.seed)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    save_png(image, out)
+    print(f"wrote {a.text.strip()} ({image.shape[1]}x{image.shape[0]} px) to {out}")
+    return 0
+
+
+def _style_encoder(ckpt, checkpoint_arg: str):
+    """The checkpoint's style encoder S, or one trained now (a few seconds) with a note on stderr."""
+    from .encoder import train_encoder
+
+    if ckpt.encoder is not None:
+        return ckpt.encoder
+    why = "was saved for another G" if ckpt.encoder_stale else "is not in the checkpoint"
+    print(f"note: the style encoder {why}; training one now (a few seconds, not saved; to keep one: "
+          f"python scripts/train_encoder.py --checkpoint {checkpoint_arg})", file=sys.stderr)
+    return train_encoder(ckpt.model)
 
 
 def cmd_probe(a: argparse.Namespace) -> int:
@@ -200,7 +269,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Parse arguments and run one command; user errors print one line and exit 2."""
     a = build_parser().parse_args(argv)
     try:
-        return {"train": cmd_train, "sample": cmd_sample, "probe": cmd_probe, "eval": cmd_eval}[a.command](a)
+        return {"train": cmd_train, "sample": cmd_sample, "write": cmd_write, "probe": cmd_probe,
+                "eval": cmd_eval}[a.command](a)
     except ValueError as e:  # DataError, CheckpointError, ConfigError, ImageInputError are ValueErrors
         print(f"error: {e}", file=sys.stderr)
         return 2
