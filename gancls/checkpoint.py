@@ -3,10 +3,16 @@ plus a human-readable JSON copy of the metadata beside it. Saved atomically, loa
 
 A run directory holds `gancls.safetensors` and `gancls.json`. The metadata inside the safetensors
 header is the authoritative copy, so a checkpoint file is self-describing on its own.
+
+Tensors are named `model.*` (G and D), `train.*` (optimiser and RNG state, for resuming) and,
+optionally, `S.*`: a style encoder trained for this G (gancls.encoder), described by the metadata
+entry `style_encoder` (its config and a fingerprint of the G it inverts). A checkpoint without S
+loads with `encoder=None`; an S whose fingerprint does not match the file's G is not loaded.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import struct
@@ -20,7 +26,9 @@ import torch
 from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 
-from .config import ModelConfig, validate_model
+from .config import ModelConfig
+from .encoder import EncoderConfig, StyleEncoder
+from .errors import UserError
 from .models import GANCLS
 
 FORMAT = "gancls-checkpoint"
@@ -31,7 +39,7 @@ MAX_CHECKPOINT_BYTES = 256 * 1024 * 1024  # far above any preset; bounds what a 
 STALE_TEMP_SECONDS = 600.0  # a temp file this old was left by a writer that died mid-save
 
 
-class CheckpointError(ValueError):
+class CheckpointError(UserError):
     """A checkpoint is missing, damaged or does not fit this version of gancls."""
 
 
@@ -43,6 +51,8 @@ class Checkpoint:
     meta: dict[str, Any]
     train_state: dict[str, torch.Tensor]
     path: Path
+    encoder: StyleEncoder | None = None  # the style encoder S, when one was saved for this G
+    encoder_stale: bool = False  # an S was saved, but for another G (so `encoder` is None)
 
     @property
     def step(self) -> int:
@@ -97,19 +107,57 @@ def _remove_stale_temps(path: Path) -> None:
 
 
 def save_checkpoint(path: str | os.PathLike, model: GANCLS, meta: dict[str, Any],
-                    train_state: dict[str, torch.Tensor] | None = None) -> Path:
-    """Save model weights (+ optional training state) and metadata; returns the weights path."""
+                    train_state: dict[str, torch.Tensor] | None = None,
+                    encoder: StyleEncoder | None = None) -> Path:
+    """Save model weights (+ optional training state and style encoder) and metadata; returns the weights path."""
     p = Path(path)
     if p.suffix != ".safetensors":
         p = p / WEIGHTS_NAME
     meta = {"format": FORMAT, "format_version": FORMAT_VERSION, "model_config": model.cfg.to_dict(), **meta}
+    meta.pop("style_encoder", None)  # copied from an older checkpoint, it would describe an S not saved here
     tensors = {f"model.{k}": v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
     for k, v in (train_state or {}).items():
         tensors[f"train.{k}"] = v.detach().to("cpu").contiguous()
+    if encoder is not None:
+        tensors.update(_encoder_tensors(encoder))
+        meta["style_encoder"] = _encoder_meta(encoder, tensors)
+    _write(p, tensors, meta)
+    return p
+
+
+def add_encoder(path: str | os.PathLike, encoder: StyleEncoder) -> Path:
+    """Write style encoder S into an existing checkpoint (replacing any S); all else stays bit for bit."""
+    ckpt = load_checkpoint(path)  # the file must be a valid checkpoint before we rewrite it
+    if encoder.cfg.noise_dim != ckpt.model.cfg.noise_dim:
+        raise CheckpointError(f"{ckpt.path}: this style encoder predicts {encoder.cfg.noise_dim} noise dimensions, "
+                              f"the checkpoint's G takes {ckpt.model.cfg.noise_dim}")
+    tensors = {k: v for k, v in st_load(ckpt.path.read_bytes()).items() if not k.startswith("S.")}
+    tensors.update(_encoder_tensors(encoder))
+    meta = {**ckpt.meta, "style_encoder": _encoder_meta(encoder, tensors)}
+    _write(ckpt.path, tensors, meta)
+    return ckpt.path
+
+
+def _write(p: Path, tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> None:
     text = json.dumps(meta, indent=1, sort_keys=True)
     _atomic_write(p, st_save(tensors, metadata={"gancls": text}))
     _atomic_write(p.with_suffix(".json"), (text + "\n").encode())  # META_NAME beside WEIGHTS_NAME
-    return p
+
+
+def _encoder_tensors(encoder: StyleEncoder) -> dict[str, torch.Tensor]:
+    return {f"S.{k}": v.detach().to("cpu").contiguous() for k, v in encoder.state_dict().items()}
+
+
+def _encoder_meta(encoder: StyleEncoder, tensors: dict[str, torch.Tensor]) -> dict[str, Any]:
+    return {"config": encoder.cfg.to_dict(), "g_sha256": _g_fingerprint(tensors), "info": dict(encoder.info)}
+
+
+def _g_fingerprint(tensors: dict[str, torch.Tensor]) -> str:
+    """SHA-256 of G's tensors (`model.G.*`, by name): which G a style encoder was trained to invert."""
+    h = hashlib.sha256()
+    for k in sorted(t for t in tensors if t.startswith("model.G.")):
+        h.update(k.encode() + b"\0" + tensors[k].contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()
 
 
 def _read_header(p: Path, data: bytes) -> dict[str, Any]:
@@ -159,7 +207,7 @@ def load_checkpoint(path: str | os.PathLike, *, max_bytes: int = MAX_CHECKPOINT_
     if type(step) is not int or step < 0:
         raise CheckpointError(f"{p}: damaged metadata (step {step!r} is not a whole number >= 0)")
     try:
-        cfg = validate_model(ModelConfig.from_dict(meta["model_config"]))
+        cfg = ModelConfig.from_dict(meta["model_config"])  # checks itself
         with torch.device("meta"):  # shapes only: a forged config cannot make us allocate a huge model
             expected = GANCLS(cfg).state_dict()
     except (KeyError, TypeError, ValueError, ArithmeticError, RuntimeError) as e:  # ConfigError is a ValueError
@@ -174,7 +222,34 @@ def load_checkpoint(path: str | os.PathLike, *, max_bytes: int = MAX_CHECKPOINT_
     model.load_state_dict(weights)
     model.eval()
     train_state = {k[len("train."):]: v for k, v in tensors.items() if k.startswith("train.")}
-    return Checkpoint(model=model, meta=meta, train_state=train_state, path=p)
+    encoder, stale = _load_encoder(p, meta, cfg, tensors)
+    return Checkpoint(model=model, meta=meta, train_state=train_state, path=p, encoder=encoder, encoder_stale=stale)
+
+
+def _load_encoder(p: Path, meta: dict[str, Any], cfg: ModelConfig,
+                  tensors: dict[str, torch.Tensor]) -> tuple[StyleEncoder | None, bool]:
+    """The checkpoint's style encoder (checked like G and D), or None; and whether a saved one was stale."""
+    got = {k: v for k, v in tensors.items() if k.startswith("S.")}
+    info = meta.get("style_encoder")
+    if info is None:
+        if got:
+            raise CheckpointError(f"{p}: style encoder tensors ({next(iter(got))}, ...) but no style_encoder metadata")
+        return None, False
+    try:
+        ecfg = EncoderConfig.from_dict(info["config"])  # checks itself
+        if ecfg.noise_dim != cfg.noise_dim:
+            raise ValueError(f"it predicts {ecfg.noise_dim} noise dimensions, G takes {cfg.noise_dim}")
+        with torch.device("meta"):  # shapes only, as for G and D
+            expected = {f"S.{k}": v for k, v in StyleEncoder(ecfg).state_dict().items()}
+    except (KeyError, TypeError, ValueError, ArithmeticError, RuntimeError) as e:
+        raise CheckpointError(f"{p}: unusable style encoder configuration ({e})") from None
+    _check_tensors(p, expected, got)
+    if info.get("g_sha256") != _g_fingerprint(tensors):
+        return None, True  # trained for another G: its styles would be wrong, so it is not used
+    encoder = StyleEncoder(ecfg)
+    encoder.load_state_dict({k[len("S."):]: v for k, v in got.items()})
+    encoder.info = dict(info.get("info") or {})
+    return encoder.eval(), False
 
 
 def _check_tensors(p: Path, expected: dict[str, torch.Tensor], got: dict[str, torch.Tensor]) -> None:
