@@ -25,7 +25,8 @@ from gancls.judge import JudgeError, load_judge
 from gancls.models import GANCLS
 
 from .compute import ComputeThreads
-from .session import Session, SessionStore
+from .limits import TRAIN_MAX_WAITING, Limits
+from .session import APP_TEMP_PREFIX, PID_FILE, Session, SessionStore, adopt_orphans
 from .ui import start_curves, status_html, using_text
 
 READY = "Ready. Press Train for a fresh run with these settings; the curves and the grid update live."
@@ -48,6 +49,7 @@ class AppContext:
     train_concurrency: int = 1
     gpu_chunk: Callable | None = None  # ZeroGPU chunk runner (see zerogpu.py), else None
     browser_secret: str | None = None  # encrypts the run id kept in the browser; stable across restarts
+    limits: Limits = field(default_factory=Limits)  # what one visitor may ask of the server (limits.py)
     _embedded: MnistData | None = field(default=None, repr=False)
     _judge: Any = field(default=None, repr=False)
     judge_error: str | None = None  # why the judge could not be loaded (its figures are then left out)
@@ -188,7 +190,8 @@ def browser_secret(runs_dir: Path) -> str:
 
 def load_context(*, checkpoint: str | None = None, data_dir: str | None = None, train_concurrency: int = 1,
                  work_dir: str | None = None, gpu_chunk: Callable | None = None,
-                 runs_dir: str | os.PathLike | None = None, train_threads: int | None = None) -> AppContext:
+                 runs_dir: str | os.PathLike | None = None, train_threads: int | None = None,
+                 limits: Limits | None = None) -> AppContext:
     """Load the shared model and data and make the session store (call once, when building the app).
 
     `runs_dir` keeps the checkpoints of visitors who left (24 h); default `runs/app` beside the code.
@@ -207,7 +210,8 @@ def load_context(*, checkpoint: str | None = None, data_dir: str | None = None, 
         root = Path(work_dir)
         root.mkdir(parents=True, exist_ok=True)
     else:
-        root = Path(tempfile.mkdtemp(prefix="gancls-app-"))
+        root = Path(tempfile.mkdtemp(prefix=APP_TEMP_PREFIX))
+        (root / PID_FILE).write_text(f"{os.getpid()}\n")  # so a later start knows whether this folder is orphaned
         atexit.register(shutil.rmtree, root, True)  # live files go; kept checkpoints are in runs_dir
     keep = Path(runs_dir) if runs_dir is not None else RUNS_DIR
     try:
@@ -215,8 +219,14 @@ def load_context(*, checkpoint: str | None = None, data_dir: str | None = None, 
         secret = browser_secret(keep)
     except OSError as e:
         raise ValueError(f"cannot use {keep} as the runs folder ({e.strerror or e})") from None
-    store = SessionStore(root, keep_root=keep)
+    limits = limits or Limits()
+    if not work_dir:  # runs of an app that was killed (kill -9, a crash) become restorable again
+        adopt_orphans(root.parent, keep, own=root)
+    store = SessionStore(root, keep_root=keep, idle_seconds=limits.idle_seconds,
+                         anonymous_seconds=limits.anonymous_seconds, runs_quota=limits.runs_quota_mb * 2**20,
+                         temp_quota=limits.temp_quota_mb * 2**20, train_slots=train_concurrency,
+                         train_waiting=TRAIN_MAX_WAITING)
     store.prune(now=time.time())
     return AppContext(pretrained=model, pretrained_note=note, pretrained_history=history, data=data,
                       gallery=gallery_digits(data), store=store, train_concurrency=train_concurrency, compute=compute,
-                      gpu_chunk=gpu_chunk, browser_secret=secret)
+                      gpu_chunk=gpu_chunk, browser_secret=secret, limits=limits)

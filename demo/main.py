@@ -8,18 +8,29 @@ import signal
 import sys
 import tempfile
 import threading
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
+
+from .limits import MAX_UPLOAD_MB
 
 if TYPE_CHECKING:
     from .session import SessionStore
 
 CSS_PATH = Path(__file__).with_name("style.css")
+QUEUE_SIZE = 256  # short requests waiting for a worker, over all visitors
 
 
 def _env_int(name: str, default: int) -> int:
     try:
         return int(os.environ.get(name, default))
+    except ValueError:
+        return default
+
+
+def _env_float(name: str, default: float) -> float:
+    try:
+        return float(os.environ.get(name, default))
     except ValueError:
         return default
 
@@ -59,7 +70,46 @@ def build_parser() -> argparse.ArgumentParser:
                         "env GANCLS_TRAIN_THREADS); the rest of the app uses one")
     p.add_argument("--train-concurrency", type=int, default=_env_int("GANCLS_TRAIN_CONCURRENCY", 1),
                    help="training runs at the same time; others wait in a queue (default 1, env GANCLS_TRAIN_CONCURRENCY)")
+    limits = p.add_argument_group("limits per visitor (for public servers; see demo/limits.py)")
+    limits.add_argument("--max-run-seconds", type=float, default=_env_float("GANCLS_MAX_RUN_SECONDS", 3600),
+                        help="the longest one Train/Resume click may train, whatever its budget asks "
+                             "(default 3600; env GANCLS_MAX_RUN_SECONDS)")
+    limits.add_argument("--max-batch", type=int, default=_env_int("GANCLS_MAX_BATCH", 1024),
+                        help="the largest batch size a run may ask for (default 1024; env GANCLS_MAX_BATCH)")
+    limits.add_argument("--idle-minutes", type=float, default=_env_float("GANCLS_IDLE_MINUTES", 15),
+                        help="an idle visitor's run is saved to the runs folder and freed after this (default 15; "
+                             "the visitor can restore it)")
+    limits.add_argument("--runs-quota-mb", type=float, default=_env_float("GANCLS_RUNS_QUOTA_MB", 2048),
+                        help="the runs folder's size limit; the oldest runs go first (default 2048)")
+    limits.add_argument("--temp-quota-mb", type=float, default=_env_float("GANCLS_TEMP_QUOTA_MB", 1024),
+                        help="the app's temp folder's size limit; the oldest pictures go first (default 1024)")
+    limits.add_argument("--autosave-seconds", type=float, default=_env_float("GANCLS_AUTOSAVE_SECONDS", 30),
+                        help="how often a run saves into the runs folder, so a crash loses at most this (default 30)")
     return p
+
+
+def read_limits(args: argparse.Namespace):
+    """The Limits the flags ask for (UserError, a ValueError, names a bad one)."""
+    from .limits import Limits
+
+    return Limits(max_run_seconds=args.max_run_seconds, max_batch=args.max_batch, idle_seconds=args.idle_minutes * 60,
+                  runs_quota_mb=args.runs_quota_mb, temp_quota_mb=args.temp_quota_mb,
+                  autosave_seconds=args.autosave_seconds)
+
+
+def sweep_idle_sessions(store: SessionStore, every: float = 30.0) -> threading.Thread:
+    """Free idle sessions and keep the folders within their quotas, every `every` s, on a daemon thread."""
+    def loop() -> None:
+        while True:
+            time.sleep(every)
+            try:
+                store.sweep()
+            except OSError as e:  # a full or vanished disk must not end the sweeping
+                print(f"session sweep: {e.strerror or e}", file=sys.stderr, flush=True)
+
+    thread = threading.Thread(target=loop, name="gancls-sweep", daemon=True)
+    thread.start()
+    return thread
 
 
 def build_app(args: argparse.Namespace):
@@ -74,7 +124,7 @@ def build_app(args: argparse.Namespace):
     gpu_chunk = make_gpu_chunk() if zero_gpu_available() else None
     ctx = load_context(checkpoint=args.checkpoint, data_dir=args.data_dir,
                        train_concurrency=args.train_concurrency, gpu_chunk=gpu_chunk, runs_dir=args.runs_dir,
-                       train_threads=args.train_threads or None)
+                       train_threads=args.train_threads or None, limits=read_limits(args))
     return build_demo(ctx), ctx
 
 
@@ -114,6 +164,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)
     stop_sessions_on_exit(ctx.store)
-    demo.queue(max_size=64)
+    sweep_idle_sessions(ctx.store)
+    # Training waits in its own line (TrainingGate), so this queue only holds short requests.
+    demo.queue(max_size=QUEUE_SIZE)
     demo.launch(server_name=args.host, server_port=args.port, share=args.share, theme=theme(),
-                css=CSS_PATH.read_text(), footer_links=["api", "gradio"])
+                css=CSS_PATH.read_text(), footer_links=["api", "gradio"], max_file_size=f"{MAX_UPLOAD_MB}mb")

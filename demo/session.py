@@ -16,19 +16,21 @@ from collections import OrderedDict
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 from gancls.checkpoint import META_NAME, WEIGHTS_NAME
 from gancls.models import GANCLS
 from gancls.train import Trainer
 
-
 KEEP_SECONDS = 24 * 3600  # a left session's checkpoint stays restorable this long
 RUN_ID = re.compile(r"[0-9a-f]{32}")  # uuid4 hex: the only run ids the store ever makes
+TIMELINE_NAME = "timeline.npz"  # a run's fixed-noise grids beside its checkpoint (demo/runstate.py)
+RUN_FILES = (WEIGHTS_NAME, META_NAME, TIMELINE_NAME)  # what a kept run holds
+ANONYMOUS = "anonymous-"  # the key prefix of a raw API call's throwaway session
 
 
 class BusyError(ValueError):
-    """The session is already training."""
+    """The session is already training (or waiting to), or the server's training queue is full."""
 
 
 class RunNotFoundError(ValueError):
@@ -57,7 +59,8 @@ class Session:
         """Mark the session busy for one Train/Resume; refuse a second one at the same time."""
         with self.lock:
             if self.running:
-                raise BusyError("this session is already training: press Stop first")
+                raise BusyError("this session already has a run training or waiting to train: press Stop first "
+                                "(one run per visitor at a time)")
             self.running = True
             self.stop.clear()
         try:
@@ -94,7 +97,12 @@ class Session:
             if self.running:
                 raise BusyError("training did not stop in time; try Reset again in a moment")
             self.trainer, self.model, self.model_steps, self.checkpoint = None, None, 0, None
-            self._delete_files()
+            # The run's files go, but not the pictures: the page may still be fetching the last one.
+            for name in RUN_FILES:
+                (self.run_dir / name).unlink(missing_ok=True)
+            shutil.rmtree(self.run_dir / "uploaded", ignore_errors=True)
+            if self.keep_dir is not None:
+                shutil.rmtree(self.keep_dir, ignore_errors=True)
 
     @property
     def run_id(self) -> str:
@@ -109,22 +117,47 @@ class Session:
             if not self.running:
                 self._retire()
 
+    def keep_copy(self) -> bool:
+        """Put the run's latest checkpoint into the runs folder now (whole or not at all); False if it could not.
+
+        Called after every autosave, so a server killed mid-run loses at most the autosave interval:
+        after a restart, Restore finds the run under the id the browser remembers.
+        """
+        with self.lock:
+            return self._copy_to_keep()
+
+    def _copy_to_keep(self) -> bool:
+        # Called with the lock held.
+        if self.keep_dir is None or not (self.run_dir / WEIGHTS_NAME).is_file():
+            return False
+        # Into a temp name, then renamed: the kept run is whole or absent. A hard link costs no disk and
+        # no time (the engine replaces its files on save, so the link keeps this version); runs/ may be
+        # on another disk, then it is a copy.
+        tmp = self.keep_dir.with_name(f".{self.keep_dir.name}.tmp")
+        old = self.keep_dir.with_name(f".{self.keep_dir.name}.old")
+        try:
+            shutil.rmtree(tmp, ignore_errors=True)
+            tmp.mkdir(parents=True)
+            for name in RUN_FILES:
+                if (self.run_dir / name).is_file():
+                    try:
+                        os.link(self.run_dir / name, tmp / name)
+                    except OSError:
+                        shutil.copy2(self.run_dir / name, tmp / name)  # keeps the save time
+            if self.keep_dir.exists():
+                shutil.rmtree(old, ignore_errors=True)
+                os.replace(self.keep_dir, old)
+            os.replace(tmp, self.keep_dir)
+            shutil.rmtree(old, ignore_errors=True)
+            return True
+        except OSError:
+            shutil.rmtree(tmp, ignore_errors=True)
+            return False  # runs/ unwritable or full: the live copy in the temp folder is still there
+
     def _retire(self) -> None:
         # Called with the lock held, once training has ended (the trainer saved on its way out).
-        weights = self.run_dir / WEIGHTS_NAME
-        if self.keep_dir is not None and weights.is_file():
-            # Copy to a temp name then rename, so the kept run is whole or absent (runs/ may be another disk).
-            tmp = self.keep_dir.with_name(f".{self.keep_dir.name}.tmp")
-            try:
-                shutil.rmtree(tmp, ignore_errors=True)
-                tmp.mkdir(parents=True)
-                for name in (WEIGHTS_NAME, META_NAME):
-                    if (self.run_dir / name).is_file():
-                        shutil.copy2(self.run_dir / name, tmp / name)  # keeps the save time
-                shutil.rmtree(self.keep_dir, ignore_errors=True)
-                os.replace(tmp, self.keep_dir)
-            except OSError:
-                return  # runs/ unwritable (full disk?): leave the run where it is, in the server's temp folder
+        if self.keep_dir is not None and (self.run_dir / WEIGHTS_NAME).is_file() and not self._copy_to_keep():
+            return  # runs/ unwritable (full disk?): leave the run where it is, in the server's temp folder
         self._delete_files()
 
     def _delete_files(self) -> None:
@@ -139,24 +172,149 @@ def release_memory() -> None:
         ctypes.CDLL(name).malloc_trim(0)
 
 
+class TrainingGate:
+    """Admission to the training threads: `slots` runs at once, at most `max_waiting` more in line.
+
+    Gradio's queue is shared by every event, so training waits here instead, in a line of its own:
+    a run beyond the line is refused at once, and Generate and Probe always find queue places.
+    One place per session is the Session's own busy flag (`Session.training`).
+    """
+
+    def __init__(self, slots: int, max_waiting: int):
+        self.slots, self.max_waiting = slots, max_waiting
+        self._running: set[str] = set()
+        self._line: list[str] = []  # session ids, first come first served
+        self._cond = threading.Condition()
+
+    @contextmanager
+    def place(self, session: Session) -> Iterator[Callable[[float], int]]:
+        """Join the line; yields `wait(timeout) -> runs ahead` (0: the slot is taken, the run may start).
+
+        Refuses with BusyError when the line is full. The slot or the place is given up on exit.
+        """
+        with self._cond:
+            if len(self._line) >= self.max_waiting and len(self._running) >= self.slots:
+                raise BusyError(f"the server's training line is full ({self.max_waiting} runs waiting for "
+                                f"{self.slots} training slot{'s' * (self.slots > 1)}): try again in a few minutes")
+            self._line.append(session.id)
+
+        def wait(timeout: float) -> int:
+            with self._cond:
+                deadline = time.monotonic() + timeout
+                while True:
+                    if session.id in self._running:
+                        return 0
+                    if self._line and self._line[0] == session.id and len(self._running) < self.slots:
+                        self._line.pop(0)
+                        self._running.add(session.id)
+                        self._cond.notify_all()
+                        return 0
+                    left = deadline - time.monotonic()
+                    if left <= 0 or session.stop.is_set():
+                        return self._line.index(session.id) + 1 if session.id in self._line else 1
+                    self._cond.wait(min(left, 0.25))
+
+        try:
+            yield wait
+        finally:
+            with self._cond:
+                self._running.discard(session.id)
+                if session.id in self._line:
+                    self._line.remove(session.id)
+                self._cond.notify_all()
+
+    def waiting(self) -> int:
+        """Runs in line now."""
+        with self._cond:
+            return len(self._line)
+
+
+def folder_bytes(path: Path) -> int:
+    """Bytes of the files under `path` (links counted once each; unreadable ones as 0)."""
+    total = 0
+    for f in path.rglob("*"):
+        try:
+            st = f.lstat()
+        except OSError:
+            continue
+        if not f.is_symlink() and f.is_file():
+            total += st.st_size // max(st.st_nlink, 1)  # a run kept by a hard link is not counted twice
+    return total
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this id exists (a process we may not signal counts as alive)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError, ValueError):
+        return pid > 0
+    return True
+
+
+PID_FILE = ".pid"  # in the app's temp folder: the process that owns it
+APP_TEMP_PREFIX = "gancls-app-"
+
+
+def adopt_orphans(parent: Path, keep_root: Path | None, own: Path | None = None,
+                  stale_seconds: float = KEEP_SECONDS) -> int:
+    """At start-up: the temp folders of app processes that died (kill -9, a crash) give their runs to
+    `keep_root`, where Restore finds them, and are deleted. Returns how many runs were adopted.
+
+    A folder whose process still runs is left alone; one without a process id (an older version's)
+    is adopted from, and deleted once it is `stale_seconds` old.
+    """
+    adopted = 0
+    for d in parent.glob(f"{APP_TEMP_PREFIX}*"):
+        if not d.is_dir() or (own is not None and d.resolve() == own.resolve()):
+            continue
+        try:
+            pid: int | None = int((d / PID_FILE).read_text().strip())
+        except (OSError, ValueError):
+            pid = None
+        if pid is not None and pid != os.getpid() and pid_alive(pid):
+            continue
+        for run in (r for r in d.iterdir() if r.is_dir() and RUN_ID.fullmatch(r.name)):
+            weights, target = run / WEIGHTS_NAME, (keep_root / run.name) if keep_root is not None else None
+            if target is None or not weights.is_file():
+                continue
+            kept = target / WEIGHTS_NAME
+            if not kept.is_file() or kept.stat().st_mtime < weights.stat().st_mtime:  # the newer save wins
+                adopted += Session(id="orphan", run_dir=run, keep_dir=target)._copy_to_keep()
+        try:
+            stale = time.time() - d.stat().st_mtime > stale_seconds
+        except OSError:
+            continue
+        if pid is not None or stale:
+            shutil.rmtree(d, ignore_errors=True)
+    return adopted
+
+
 class SessionStore:
     """Sessions by Gradio session hash; idle ones expire, the oldest idle ones go past `capacity`.
 
-    Live sessions work in `root` (a temp folder); when one ends, its checkpoint moves to
-    `keep_root/<run id>` for `keep_seconds`, so the visitor can restore it (see `find_run`).
+    Live sessions work in `root` (a temp folder); their checkpoints are also kept in
+    `keep_root/<run id>` after every autosave and when the session ends, for `keep_seconds`, so the
+    visitor can restore it (see `find_run`), after a crash of the server too. `keep_root` stays under
+    `runs_quota` bytes and `root` under `temp_quota` (oldest out first, see `prune`).
     """
 
-    def __init__(self, root: Path, idle_seconds: float = 2 * 3600, capacity: int = 200,
-                 keep_root: Path | None = None, keep_seconds: float = KEEP_SECONDS):
+    def __init__(self, root: Path, idle_seconds: float = 15 * 60, capacity: int = 200,
+                 keep_root: Path | None = None, keep_seconds: float = KEEP_SECONDS,
+                 anonymous_seconds: float = 60.0, runs_quota: float = 2 * 2**30, temp_quota: float = 2**30,
+                 train_slots: int = 1, train_waiting: int = 8):
         self.root, self.idle_seconds, self.capacity = Path(root), idle_seconds, capacity
         self.keep_root, self.keep_seconds = (Path(keep_root) if keep_root else None), keep_seconds
+        self.anonymous_seconds, self.runs_quota, self.temp_quota = anonymous_seconds, runs_quota, temp_quota
+        self.gate = TrainingGate(train_slots, train_waiting)
         self._sessions: OrderedDict[str, Session] = OrderedDict()
         self._lock = threading.Lock()
         self._next_prune = 0.0
 
     def get(self, session_hash: str | None) -> Session:
         """The caller's session, created on first use."""
-        key = session_hash or f"anonymous-{uuid.uuid4().hex}"  # no session: a throwaway one
+        key = session_hash or f"{ANONYMOUS}{uuid.uuid4().hex}"  # no session: a throwaway one
         with self._lock:
             session = self._sessions.get(key)
             if session is None:
@@ -167,20 +325,30 @@ class SessionStore:
             session.last_used = time.monotonic()
             expired = self._expired(keep=key)
         for old in expired:
-            old.close()
+            self._free(old)
+        if expired:
+            release_memory()
+        self.prune()
         return session
 
     def drop(self, session_hash: str | None) -> None:
         """Forget a session (the tab was closed or reloaded)."""
         with self._lock:
             session = self._sessions.pop(session_hash, None) if session_hash else None
-        if session is not None:
-            had_model = session.trainer is not None or session.model is not None
-            session.close()
-            if had_model and not session.running:
-                session.trainer = session.model = None
-                release_memory()
+        if session is not None and self._free(session):
+            release_memory()
         self.prune()
+
+    @staticmethod
+    def _free(session: Session) -> bool:
+        """Close a session that left the store (its run is kept) and drop its model; True if it held one."""
+        had_model = session.trainer is not None or session.model is not None
+        session.close()
+        with session.lock:
+            if session.running:
+                return False  # the run ends on its own, saves, and is kept (see Session.training)
+            session.trainer = session.model = None
+        return had_model
 
     def find_run(self, run_id: str | None) -> Path | None:
         """The checkpoint file of run `run_id` (a live session's or a kept one), or None."""
@@ -192,20 +360,79 @@ class SessionStore:
         return next((d / WEIGHTS_NAME for d in dirs if (d / WEIGHTS_NAME).is_file()), None)
 
     def prune(self, now: float | None = None) -> int:
-        """Delete kept runs older than `keep_seconds` (at most once a minute unless `now` is given)."""
-        if self.keep_root is None or not self.keep_root.is_dir():
-            return 0
+        """Keep both folders within their limits (at most once a minute unless `now` is given).
+
+        Kept runs older than `keep_seconds` go, then the oldest kept runs until the runs folder is
+        under `runs_quota` (those of live sessions last); in the temp folder, pictures and files made
+        for downloads go oldest first until it is under `temp_quota`, then the folders of sessions
+        that are gone. Returns how many kept runs were removed.
+        """
         if now is None:
             if time.monotonic() < self._next_prune:
                 return 0
             self._next_prune, now = time.monotonic() + 60, time.time()
+        self._trim_temp()
+        if self.keep_root is None or not self.keep_root.is_dir():
+            return 0
+        removed = self._expire_kept(now)
+        return removed + self._trim_kept()
+
+    def _live_run_ids(self) -> set[str]:
+        with self._lock:
+            return {s.run_id for s in self._sessions.values()}
+
+    def _trim_kept(self) -> int:
+        assert self.keep_root is not None
+        runs = []
+        for d in self.keep_root.iterdir():
+            if d.is_dir() and RUN_ID.fullmatch(d.name):
+                try:
+                    runs.append((d.stat().st_mtime, d, folder_bytes(d)))
+                except OSError:
+                    continue
+        total, live, removed = sum(r[2] for r in runs), self._live_run_ids(), 0
+        # Oldest first; a live session's autosaved copy only when nothing else is left.
+        for _, d, size in sorted(runs, key=lambda r: (r[1].name in live, r[0])):
+            if total <= self.runs_quota:
+                break
+            shutil.rmtree(d, ignore_errors=True)
+            total, removed = total - size, removed + 1
+        return removed
+
+    def _trim_temp(self) -> None:
+        if not self.root.is_dir() or folder_bytes(self.root) <= self.temp_quota:
+            return
+        live = self._live_run_ids()
+        for d in self.root.iterdir():  # folders of sessions that are gone (their runs were kept)
+            if d.is_dir() and d.name not in live:
+                shutil.rmtree(d, ignore_errors=True)
+        files = []
+        for f in self.root.rglob("*"):
+            if f.is_file() and f.name not in RUN_FILES and f.parent.name != "uploaded" and not f.name.startswith("."):
+                try:
+                    files.append((f.stat().st_mtime, f))
+                except OSError:
+                    continue
+        total, cutoff = folder_bytes(self.root), time.time() - 60  # a picture a page is fetching now stays
+        for mtime, f in sorted(files):
+            if total <= self.temp_quota or mtime > cutoff:
+                break
+            try:
+                size = f.stat().st_size
+                f.unlink()
+                total -= size
+            except OSError:
+                continue
+
+    def _expire_kept(self, now: float) -> int:
+        assert self.keep_root is not None
         removed = 0
         for d in self.keep_root.iterdir():
             try:
                 old = now - d.stat().st_mtime > self.keep_seconds
             except OSError:
                 continue
-            if d.is_dir() and (RUN_ID.fullmatch(d.name) or d.name.endswith(".tmp")) and old:
+            if d.is_dir() and (RUN_ID.fullmatch(d.name) or d.name.endswith((".tmp", ".old"))) and old:
                 shutil.rmtree(d, ignore_errors=True)
                 removed += 1
         return removed
@@ -228,10 +455,23 @@ class SessionStore:
         return len(self._sessions)
 
     def _expired(self, keep: str) -> list[Session]:
-        # Called with the lock held. Training sessions are never evicted.
+        # Called with the lock held. Training sessions are never evicted. A raw API call's throwaway
+        # session cannot be called again, so it goes as soon as it is idle for a moment.
         now, out = time.monotonic(), []
         for key, s in list(self._sessions.items()):
             too_many = len(self._sessions) > self.capacity
-            if key != keep and not s.running and (too_many or now - s.last_used > self.idle_seconds):
+            idle = self.anonymous_seconds if key.startswith(ANONYMOUS) else self.idle_seconds
+            if key != keep and not s.running and (too_many or now - s.last_used > idle):
                 out.append(self._sessions.pop(key))
         return out
+
+    def sweep(self) -> int:
+        """Free the sessions idle past their time now (get() does it too, but only when someone calls)."""
+        with self._lock:
+            expired = self._expired(keep="")
+        for old in expired:
+            self._free(old)
+        if expired:
+            release_memory()
+        self.prune()
+        return len(expired)

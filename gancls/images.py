@@ -79,6 +79,35 @@ def load_image(source: Any) -> Image.Image:
     raise ImageInputError(f"unsupported image input of type {type(source).__name__}")
 
 
+def header_size(source: str | os.PathLike | bytes, name: str = "the image", max_bytes: int = MAX_FILE_BYTES,
+                max_pixels: int = MAX_PIXELS, max_side: int | None = None) -> tuple[int, int]:
+    """(width, height) of an image file or bytes, read from its header only; refuses it beyond the limits.
+
+    Nothing is decoded: callers that must decode (Gradio's editor, for one) check with this first.
+    """
+    try:
+        size = len(source) if isinstance(source, (bytes, bytearray)) else os.stat(source).st_size
+    except OSError:
+        raise ImageInputError(f"no such image file: {name}") from None
+    if size > max_bytes:
+        raise ImageInputError(f"file too large: {name} is {size / 2**20:.1f} MB, the limit is "
+                              f"{max_bytes / 2**20:g} MB")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(source) if isinstance(source, (bytes, bytearray)) else source) as img:
+                w, h = img.size  # from the header: Image.open decodes nothing
+    except Image.DecompressionBombError:
+        raise ImageInputError(f"image too large: {name} has over {max_pixels:,} pixels, the limit") from None
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
+        raise ImageInputError(f"not an image file: {name} cannot be read as an image") from None
+    if max_side is not None and max(w, h) > max_side:
+        raise ImageInputError(f"image too large: {name} is {w}x{h} pixels, the limit is {max_side}x{max_side}")
+    if w * h > max_pixels:
+        raise ImageInputError(f"image too large: {name} is {w}x{h} = {w * h:,} pixels, the limit is {max_pixels:,}")
+    return w, h
+
+
 def to_mnist(image: Any) -> np.ndarray:
     """Turn anything `load_image` accepts into an MNIST-style digit, uint8 [28, 28]."""
     img = load_image(image)
@@ -109,6 +138,10 @@ def is_mnist_like(arr: np.ndarray) -> bool:
 
 
 def _from_path(path: Path) -> Image.Image:
+    if path.is_dir():
+        raise ImageInputError(f"not an image file: {path.name or path} is a folder")
+    if path.exists() and not path.is_file():  # a FIFO, a socket, /dev/zero: reading could block or never end
+        raise ImageInputError(f"not an image file: {path.name or path} is not a regular file")
     if not path.is_file():
         raise ImageInputError(f"no such image file: {path.name or path}")
     size = path.stat().st_size

@@ -11,6 +11,7 @@ import pandas as pd
 from gancls import validate
 from gancls.config import ARCHES, OBJECTIVES
 from gancls.draw import heatmap_image, labelled_grid
+from gancls.errors import UserError
 from gancls.teach import Ablation, results_table
 from gancls.train import Finished, Samples, Started
 
@@ -142,9 +143,14 @@ class AblationTab:
                  request: gr.Request) -> Iterator[tuple]:
         """Train two objectives side by side (same seed and budget), live, then compare them."""
         session = self.ctx.store.get(session_hash(request))
-        seconds = validate.number("Time per objective", seconds, 1, MAX_ABLATION_SECONDS)
+        seconds = validate.number("Time per objective", seconds, 1,
+                                  min(MAX_ABLATION_SECONDS, self.ctx.limits.max_run_seconds / 2))
         judge = self.ctx.judge()
-        with session.training():  # one run per session: Train and the ablation share the Stop switch
+        # One run per session (Train and the ablation share the Stop switch), in the server's training line.
+        with session.training(), self.ctx.store.gate.place(session) as wait:
+            while wait(1.0):
+                if session.stop.is_set() or session.closed:
+                    raise UserError("stopped before the ablation started (it was waiting for a training slot)")
             ab = Ablation(self.ctx.data, [objective_a, objective_b], arch=arch, seconds=seconds, seed=seed,
                           device=self.ctx.train_device("auto"), evaluate=False, judge=judge, **ABLATION_EVAL)
             ab.judge_error = self.ctx.judge_error
@@ -218,7 +224,7 @@ class AblationTab:
             verdict_md = gr.Markdown(elem_id="abl-verdict")
             gr.Markdown(ABLATION_TABLE_HELP, elem_classes="help")
 
-        train_run = dict(concurrency_id="train", concurrency_limit=self.ctx.train_concurrency,
+        train_run = dict(concurrency_id="train-line", concurrency_limit=None,  # waits in the store's training line
                          show_progress="minimal", show_progress_on=[status])
         start.click(self.ablation, [obj_a, obj_b, seconds, arch, seed],
                     [status, *arms, table, heat_a, heat_b, verdict_md], api_name="ablation", **train_run)

@@ -15,10 +15,11 @@ from gancls.teach import history_csv, timeline_animation
 from gancls.train import Trainer
 
 from ..context import AppContext
+from ..limits import MAX_UPLOAD_MB
 from ..session import BusyError, Session
 from ..ui import INFER, session_hash, user_errors
 
-UPLOAD_MAX_BYTES = 64 * 2**20  # the largest preset's checkpoint, optimiser state included, is far smaller
+UPLOAD_MAX_BYTES = MAX_UPLOAD_MB * 2**20  # a `seed` run with its optimiser state is about 151 MB
 TIMELINE_HELP = """**Training as a film.** During a Train run the app records the fixed-noise grid every few
 seconds; here it becomes an animated GIF (one frame per grid). The metric history (losses, D outputs, speed,
 per update) downloads as CSV for a spreadsheet. **Upload** a gancls checkpoint (.safetensors, e.g. one you

@@ -10,9 +10,10 @@ from gancls.sampling import label_grid
 
 from ..components import WholeNumber
 from ..context import AppContext
+from ..limits import GENERATE_MAX_LABELS, GENERATE_MAX_PER_LABEL
 from ..ui import INFER, png, session_hash, user_errors
 
-MAX_PER_LABEL = 32
+MAX_PER_LABEL = GENERATE_MAX_PER_LABEL  # the name other modules and tests know
 GEN_HELP = """Each row is one chosen label, each column one noise vector. With **same noise for every label**
 column *j* uses one noise vector for all rows, so you see one handwriting style across digits."""
 
@@ -28,7 +29,7 @@ class GenerateTab:
                  request: gr.Request) -> tuple[str, str]:
         """A grid of generated digits, one row per chosen label (shown, and offered as a PNG file)."""
         session = self.ctx.store.get(session_hash(request))
-        y = validate.labels(labels if labels is not None else [], max_count=10).tolist()
+        y = validate.labels(labels if labels is not None else [], max_count=GENERATE_MAX_LABELS).tolist()
         per = validate.whole("Samples per label", per_label, 1, MAX_PER_LABEL)
         seed = validate.seed("Seed", seed)
         images, _ = label_grid(self.ctx.model_for(session), y, per, seed, same_noise=bool(same_noise))

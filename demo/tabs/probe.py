@@ -15,7 +15,7 @@ from gancls.errors import UserError
 from gancls.images import to_mnist
 from gancls.probe import label_scores
 
-from ..components import DigitImage
+from ..components import DigitImage, DrawingPad
 from ..context import AppContext
 from ..ui import INFER, PRIVATE, session_hash, user_errors
 
@@ -128,10 +128,10 @@ class ProbeTab:
                                                  show_label=False, elem_id="gallery")
                             random_btn = gr.Button("Random digit", elem_id="random-btn")
                         with gr.Tab("Draw"):
-                            sketch = gr.Sketchpad(canvas_size=(280, 280), fixed_canvas=True, layers=False,
-                                                  brush=gr.Brush(default_size=12, colors=["#000000"],
-                                                                 color_mode="fixed"),
-                                                  label="Pick the brush, then draw one digit, large", elem_id="sketch")
+                            sketch = DrawingPad(canvas_size=(280, 280), fixed_canvas=True, layers=False,
+                                                brush=gr.Brush(default_size=12, colors=["#000000"],
+                                                               color_mode="fixed"),
+                                                label="Pick the brush, then draw one digit, large", elem_id="sketch")
                             draw_btn = gr.Button("Probe this drawing", elem_id="draw-btn")
                 with gr.Column(scale=4):
                     with gr.Row(equal_height=False):

@@ -14,7 +14,7 @@ import gradio as gr
 import torch
 
 from gancls import validate
-from gancls.checkpoint import META_NAME
+from gancls.checkpoint import META_NAME, WEIGHTS_NAME
 from gancls.config import ARCHES, LOSSES, OBJECTIVES, Budget, ModelConfig, TrainConfig, model_preset, train_preset
 from gancls.draw import labelled_grid, save_png_fast
 from gancls.errors import UserError
@@ -55,15 +55,18 @@ def read_budget(seconds: Any, epochs: Any, max_steps: Any) -> Budget:
 
 
 def read_settings(*, arch: Any, objective: Any, loss: Any, batch_size: Any, lr_d: Any, lr_g: Any,
-                  seed: Any) -> tuple[ModelConfig, TrainConfig]:
-    """(ModelConfig, TrainConfig) for a new run from the form; UserError names the bad field."""
+                  seed: Any, max_batch: int = 8192, **intervals: Any) -> tuple[ModelConfig, TrainConfig]:
+    """(ModelConfig, TrainConfig) for a new run from the form; UserError names the bad field.
+
+    `max_batch`: this server's limit (demo/limits.py); `intervals`: e.g. the app's autosave_seconds.
+    """
     for name, value in (("Model size", arch), ("Objective", objective), ("Loss", loss), ("D learning rate", lr_d),
                         ("G learning rate", lr_g)):
         if value is None or value == "":
             raise UserError(f"{name} is empty: enter a value")
     return model_preset(arch), train_preset(
-        arch, objective=objective, loss=loss, batch_size=validate.whole("Batch size", batch_size, 2, 8192),
-        lr_d=lr_d, lr_g=lr_g, seed=validate.seed("Seed", seed))
+        arch, objective=objective, loss=loss, batch_size=validate.whole("Batch size", batch_size, 2, max_batch),
+        lr_d=lr_d, lr_g=lr_g, seed=validate.seed("Seed", seed), **intervals)
 
 
 # ---------------------------------------------------------------- live view
@@ -148,17 +151,24 @@ class TrainTab:
               objective: str, loss: str, request: gr.Request) -> Iterator[tuple]:
         """Start a fresh run with these settings and stream live curves, grid and progress."""
         session = self.session(request)
-        budget = read_budget(seconds, epochs, max_steps)
+        budget = self._budget(seconds, epochs, max_steps)
+        limits = self.ctx.limits
         model_cfg, cfg = read_settings(arch=arch, objective=objective, loss=loss, batch_size=batch_size, lr_d=lr_d,
-                                       lr_g=lr_g, seed=seed)
+                                       lr_g=lr_g, seed=seed, max_batch=limits.max_batch,
+                                       autosave_seconds=limits.autosave_seconds)
         data = self.ctx.data_for(data_source)
         dev = self.ctx.train_device(device)
-        with session.training():  # the previous model stays in use until this run has trained something
+        # One run per session, waiting or training; the previous model stays in use until this run has trained.
+        with session.training(), self.ctx.store.gate.place(session) as wait:
+            yield from self._wait_for_slot(session, wait)
+            previous = session.trainer
             trainer = Trainer(model_cfg, cfg, data, device=dev, run_dir=session.run_dir)
             session.trainer = trainer
-            view = yield from self._stream(session, trainer, budget)
-        if session.trainer is trainer and not session.closed:  # else Reset or leaving has redrawn or ended it
-            yield self._final(session, view)
+            try:
+                view = yield from self._stream(session, trainer, budget)
+            finally:
+                if trainer.step_count == 0:  # failed or stopped before its first step: keep the previous run
+                    self._put_back(session, trainer, previous)
 
     @user_errors
     def resume(self, seconds: float | None, epochs: float | None, max_steps: float | None,
@@ -168,22 +178,77 @@ class TrainTab:
         trainer = session.trainer
         if trainer is None:
             raise UserError("nothing to resume: press Train first (Resume continues your own run)")
-        budget = read_budget(seconds, epochs, max_steps)
+        budget = self._budget(seconds, epochs, max_steps)
         total = trainer.total_steps(budget)
         if total is not None and trainer.step_count >= total:
             raise UserError(f"this run has already done {trainer.step_count:,} of its {total:,} steps: raise Epochs "
                             "or Max steps (they count the whole run), or set them to 0")
         note = (f"Resuming at step {trainer.step_count:,} with the run's own settings "
                 f"({trainer.model_cfg.arch}, batch {trainer.cfg.batch_size}); only the budget fields apply.")
-        with session.training():
+        with session.training(), self.ctx.store.gate.place(session) as wait:
+            yield from self._wait_for_slot(session, wait)
             view = yield from self._stream(session, trainer, budget, note)
-        if session.trainer is trainer and not session.closed:
-            yield self._final(session, view)
+        final = self._final_if_current(session, trainer, view)
+        if final is not None:
+            yield final
+
+    def _budget(self, seconds: Any, epochs: Any, max_steps: Any) -> Budget:
+        """The budget fields, within this server's time per click (a budget in steps or epochs gets it too)."""
+        budget, cap = read_budget(seconds, epochs, max_steps), self.ctx.limits.max_run_seconds
+        if budget.seconds is not None and budget.seconds > cap:
+            raise UserError(f"Time budget must be at most {cap:g} s per run on this server (got {budget.seconds:g}); "
+                            "press Resume to train longer")
+        return budget if budget.seconds is not None else Budget(seconds=cap, epochs=budget.epochs, steps=budget.steps)
+
+    def _wait_for_slot(self, session: Session, wait: Any) -> Iterator[tuple]:
+        """While the run waits in the training line (session.TrainingGate): a status with the runs ahead."""
+        while (ahead := wait(1.0)) > 0:
+            if session.stop.is_set() or session.closed:
+                raise UserError("stopped before the run started (it was waiting for a training slot)")
+            message = (f"Waiting for a training slot: {ahead} run{'s' * (ahead > 1)} ahead of yours. "
+                       "Press Stop to leave the line.")
+            yield (status_html(state="waiting", message=message), gr.skip(), gr.skip(), gr.skip(),
+                   self.ctx.using(session), gr.skip(), "")
+
+    @staticmethod
+    def _put_back(session: Session, failed: Trainer, previous: Trainer | None) -> None:
+        """A fresh run that trained nothing gives the session back its previous run, on disk too."""
+        with session.lock:
+            if session.trainer is not failed:
+                return  # Reset or an upload replaced it meanwhile
+            session.trainer = previous
+        if previous is not None:
+            previous.save()  # the failed run's save-on-exit overwrote the previous checkpoint
+        elif session.checkpoint is None or session.checkpoint.parent != session.run_dir:
+            for name in (WEIGHTS_NAME, META_NAME):
+                (session.run_dir / name).unlink(missing_ok=True)
+
+    def _final_if_current(self, session: Session, trainer: Trainer, view: RunView) -> tuple | None:
+        """The run's last view, unless Reset or leaving has redrawn or ended it (decided under the session's
+        lock, so a Reset cannot delete files while they are drawn)."""
+        with session.lock:
+            if session.trainer is trainer and not session.closed:
+                return self._final(session, view)
+        return None
 
     def _events(self, session: Session, trainer: Trainer, budget: Budget) -> Iterator[Event]:
         if self.ctx.gpu_chunk is not None:
-            return chunked_run(self.ctx.gpu_chunk, trainer, session.stop, budget)
-        return self.ctx.compute.stream(lambda: trainer.run(budget, session.stop))
+            return self._kept(session, chunked_run(self.ctx.gpu_chunk, trainer, session.stop, budget))
+        return self._kept(session, self.ctx.compute.stream(lambda: trainer.run(budget, session.stop)))
+
+    def _kept(self, session: Session, events: Iterator[Event]) -> Iterator[Event]:
+        """The run's events; each autosave is also put in the runs folder, so a server crash loses at most
+        the autosave interval and Restore finds the run after a restart."""
+        try:
+            for event in events:
+                if isinstance(event, CheckpointSaved):
+                    session.keep_copy()
+                    self.ctx.store.prune()
+                yield event
+        finally:
+            close = getattr(events, "close", None)
+            if close is not None:
+                close()  # the visitor left: the run ends and saves on its thread
 
     def _stream(self, session: Session, trainer: Trainer, budget: Budget, note: str = "") -> Iterator[tuple]:
         # Training runs on a training thread (compute.py); this loop only relays its events.
@@ -193,8 +258,9 @@ class TrainTab:
             for _ in live(self._events(session, trainer, budget), view.feed, self.update_every):
                 if view.finished is None:
                     yield (*view.values(), self.ctx.using(session), gr.skip(), note)
-        finally:  # also when the visitor leaves mid-run: what was trained is kept
-            session.adopt(trainer, view.saved)
+        finally:  # also when the visitor leaves mid-run: what was trained is kept (a run that trained nothing
+            if trainer.step_count > 0:  # must not replace the model in use with an untrained one)
+                session.adopt(trainer, view.saved)
         return view
 
     def _final(self, session: Session, view: RunView) -> tuple:
@@ -256,7 +322,8 @@ class TrainTab:
         with session.training():  # not while this session trains
             meta = _read_meta(path)
             data = self._data_for_run(int(meta.get("n_train", -1)), int(meta.get("train_config", {}).get("holdout", 0)))
-            trainer = Trainer.resume(path, data, device=self.ctx.train_device("auto"), run_dir=session.run_dir)
+            trainer = Trainer.resume(path, data, device=self.ctx.train_device("auto"), run_dir=session.run_dir,
+                                     autosave_seconds=self.ctx.limits.autosave_seconds)
             session.run_dir.mkdir(parents=True, exist_ok=True)
             saved = trainer.save()  # this session's own copy: Download, and kept again if this tab closes
             session.trainer = trainer
@@ -324,7 +391,8 @@ class TrainTab:
                                     elem_id="train-grid", buttons=["download", "fullscreen"])
 
         run_outputs = [status, loss_plot, d_out, grid, using, download, note]
-        train_run = dict(concurrency_id="train", concurrency_limit=ctx.train_concurrency,
+        # Runs wait in the store's training line, not in Gradio's queue (shared with Generate and Probe).
+        train_run = dict(concurrency_id="train-line", concurrency_limit=None,
                          show_progress="full", show_progress_on=[status])
         train_btn.click(self.train, [device, data_source, seconds, epochs, max_steps, arch, batch_size, lr_d, lr_g,
                                      seed, objective, loss], run_outputs, api_name="train", **train_run)
