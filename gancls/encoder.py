@@ -143,13 +143,13 @@ class StyleTransfer(NamedTuple):
 def train_encoder(model: GANCLS, cfg: EncoderTrainConfig | None = None, *,
                   real: tuple[torch.Tensor, torch.Tensor] | None = None,
                   shape: EncoderConfig | None = None, stop: threading.Event | None = None) -> StyleEncoder:
-    """Train S against the frozen G of `model` (left as it was); returns S in eval mode.
+    """Train S against a frozen copy of `model`'s G (the model is not touched); returns S in eval mode.
 
     Each step draws z ~ N(0, I) and uniform labels, renders G(z, y) (rounded to 8 bits, as real
     inputs arrive) and regresses S onto z. With cfg.recon_weight > 0 a pixel term ‖G(S(x), y) − x‖²
     on a batch of real digits is added, its gradient flowing through the frozen G; the digits are
-    `real` = (uint8 [N, 28, 28], int64 labels [N]), else the embedded subset's training digits. `shape` sets S's widths (default
-    EncoderConfig's). `stop` ends training early (S is still usable).
+    `real` = (uint8 [N, 28, 28], int64 labels [N]), else the embedded subset's training digits.
+    `shape` sets S's widths (default EncoderConfig's). `stop` ends training early (S still works).
     """
     cfg = cfg or EncoderTrainConfig()
     shape = dataclasses.replace(shape or EncoderConfig(), noise_dim=model.cfg.noise_dim)
@@ -166,35 +166,29 @@ def train_encoder(model: GANCLS, cfg: EncoderTrainConfig | None = None, *,
     opt = torch.optim.Adam(enc.parameters(), lr=cfg.lr, betas=(0.9, 0.999))
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda i: 0.5 * (1 + math.cos(math.pi * i / cfg.steps)))
     k = model.cfg.num_classes
-    G = model.G
-    was_training, grads = G.training, [p.requires_grad for p in G.parameters()]
-    G.eval()
-    G.requires_grad_(False)
+    # A frozen copy of G: the caller's model is never touched (no mode or grad flags flipped, no
+    # .grad buffers filled by the pixel term), so a UI may keep sampling from it meanwhile.
+    G = copy.deepcopy(model.G).eval().requires_grad_(False)
     t0, loss_latent, steps_done = time.perf_counter(), float("nan"), 0
-    try:
-        for step in range(cfg.steps):
-            if stop is not None and stop.is_set():
-                break
-            z = torch.randn(cfg.batch_size, model.cfg.noise_dim, generator=g).to(device)  # [B, noise_dim]
-            y = torch.randint(k, (cfg.batch_size,), generator=g).to(device)  # [B]
-            with torch.no_grad():
-                x = (G(z, y) * 255).round() / 255  # [B, 1, 28, 28]: 8-bit, like any real input
-            loss = F.mse_loss(enc(x), z)
-            loss_latent = float(loss.detach()) if step % 50 == 0 or step == cfg.steps - 1 else loss_latent
-            if cfg.recon_weight > 0:
-                idx = torch.randint(len(real_x), (cfg.recon_batch_size,), generator=g)
-                xr = real_x[idx].to(device).unsqueeze(1).float() / 255  # [B, 1, 28, 28]
-                rec = G(enc(xr), real_y[idx].to(device))  # gradient flows through the frozen G into S
-                loss = loss + cfg.recon_weight * F.mse_loss(rec, xr)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            sched.step()
-            steps_done = step + 1
-    finally:
-        G.train(was_training)
-        for p, r in zip(G.parameters(), grads):
-            p.requires_grad_(r)
+    for step in range(cfg.steps):
+        if stop is not None and stop.is_set():
+            break
+        z = torch.randn(cfg.batch_size, model.cfg.noise_dim, generator=g).to(device)  # [B, noise_dim]
+        y = torch.randint(k, (cfg.batch_size,), generator=g).to(device)  # [B]
+        with torch.no_grad():
+            x = (G(z, y) * 255).round() / 255  # [B, 1, 28, 28]: 8-bit, like any real input
+        loss = F.mse_loss(enc(x), z)
+        loss_latent = float(loss.detach()) if step % 50 == 0 or step == cfg.steps - 1 else loss_latent
+        if cfg.recon_weight > 0:
+            idx = torch.randint(len(real_x), (cfg.recon_batch_size,), generator=g)
+            xr = real_x[idx].to(device).unsqueeze(1).float() / 255  # [b, 1, 28, 28]
+            rec = G(enc(xr), real_y[idx].to(device))  # the gradient flows through the frozen G into S
+            loss = loss + cfg.recon_weight * F.mse_loss(rec, xr)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        sched.step()
+        steps_done = step + 1
     enc.eval()
     enc.info = {"train_config": dataclasses.asdict(cfg), "steps_done": steps_done,
                 "train_seconds": round(time.perf_counter() - t0, 2), "final_latent_mse": round(loss_latent, 5)}
