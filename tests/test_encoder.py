@@ -334,6 +334,29 @@ def test_bad_style_images_are_refused(tmp_path: Path, pretrained, name: str, wor
         assert len(err.strip().splitlines()) == 1 and err.startswith("error: ") and words in err, err
 
 
+def _png_header_only(width: int, height: int) -> bytes:
+    """A PNG whose header claims width x height pixels, with a token of data: a decompression bomb's shape."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)  # 8-bit grayscale
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b"")
+
+
+def test_huge_upload_is_refused_before_decoding(tmp_path: Path, pretrained, capsys: pytest.CaptureFixture) -> None:
+    bomb = tmp_path / "bomb.png"
+    bomb.write_bytes(_png_header_only(30_000, 30_000))  # 900 MP claimed in 100 bytes
+    with pytest.raises(StyleError, match="too large"):
+        transfer(pretrained.model, pretrained.encoder, bomb)
+    with pytest.raises(StyleError, match="too large"):
+        transfer(pretrained.model, pretrained.encoder, bomb.read_bytes())
+    rc, _, err = run_cli(["write", "--text", "1", "--style-from", str(bomb), "--out", str(tmp_path / "x.png")], capsys)
+    assert rc == 2 and err.startswith("error: ") and "too large" in err
+
+
 def test_real_digits_and_drawings_are_accepted(digits) -> None:
     x, _ = digits
     big = Image.fromarray(x[5].numpy()).resize((400, 400), Image.Resampling.BICUBIC)
