@@ -45,10 +45,10 @@ MAX_TEXT = 16  # digits write_number writes in one image
 MAX_LABELS = 1000  # digits one transfer call renders
 # A digit on a plain background is background or ink, with mid-tones only along stroke edges:
 # at most 9.6 % of the pixels of 20,000 MNIST training digits lie between 15 % and 60 % of the
-# peak contrast. Photos and noise are mostly mid-tones (46-61 % in the tests' examples).
+# peak contrast. Photos and noise are mostly mid-tones (46-61 % in the examples we measured).
 MAX_MIDTONES = 0.25
 _TEXTURE_SIDE = 256  # the mid-tone share is measured on a thumbnail: bounded work, same answer
-_REFERENCE_BATCH = 64  # arch="seed": decode among a fixed, training-like batch (see module doc)
+_REFERENCE_BATCH = 64  # arch="seed": normalise with a fixed, training-like batch's statistics (module doc)
 
 
 class StyleError(UserError):
@@ -60,7 +60,7 @@ class EncoderConfig:
     """Shapes of S: 28x28 -> conv(k4, s2) -> 14x14xc1 -> conv(k4, s2) -> 7x7xc2 -> fc -> noise_dim."""
 
     noise_dim: int = 38
-    conv1: int = 16  # twice these widths inverted G no better in bench/style_transfer.py, at 1.6x the time
+    conv1: int = 16  # twice these widths did about as well (bench/style_transfer.py) at 1.6x the time
     conv2: int = 32
     fc: int = 128
 
@@ -279,7 +279,7 @@ def source_digit(image: Any) -> np.ndarray:
         return to_mnist(img)
     except ImageInputError as err:
         if "blank" in str(err):
-            raise StyleError(f"{err}: a blank drawing has no handwriting style to copy; draw a digit") from None
+            raise StyleError(f"{err}; a blank drawing has no handwriting style to copy: draw or upload a digit") from None
         raise StyleError(str(err)) from None
 
 
@@ -287,7 +287,7 @@ def _midtone_share(img: Image.Image) -> float:
     """Share of pixels whose contrast to the border's background is 15-60 % of the strongest."""
     img = img.copy()
     if img.mode in ("I", "F") or img.mode.startswith("I;16"):  # 16-bit or float: scale to 8 bits first
-        a = np.asarray(img, dtype=np.float64)
+        a = np.nan_to_num(np.asarray(img, dtype=np.float64))  # NaN pixels are refused later, by to_mnist
         a = (a - a.min()) / max(float(a.max() - a.min()), 1e-12)
         img = Image.fromarray(np.rint(a * 255).astype(np.uint8))
     img.thumbnail((_TEXTURE_SIDE, _TEXTURE_SIDE), Image.Resampling.BOX)
