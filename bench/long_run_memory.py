@@ -18,7 +18,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from common import REPO_ROOT, add_repo_to_path, header_lines, machine_info, write_json
+from common import REPO_ROOT, RESULTS_DIR, add_repo_to_path, header_lines, machine_info, write_json
 
 add_repo_to_path()
 
@@ -49,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--train-threads", type=int, default=1, help="the app's --train-threads")
     p.add_argument("--data-dir", default=None, help="MNIST for the app (default: what the app finds)")
     p.add_argument("--port", type=int, default=7931)
-    p.add_argument("--out", default="long_run_memory.json")
+    p.add_argument("--out", type=Path, default=RESULTS_DIR / "long_run_memory.json", help="where to write the JSON")
     a = p.parse_args(argv)
     from gradio_client import Client
 
