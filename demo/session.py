@@ -204,13 +204,15 @@ class TrainingGate:
                 while True:
                     if session.id in self._running:
                         return 0
-                    if self._line and self._line[0] == session.id and len(self._running) < self.slots:
+                    stopped = session.stop.is_set()  # Stop pressed while waiting: never takes the slot
+                    first = bool(self._line) and self._line[0] == session.id
+                    if first and not stopped and len(self._running) < self.slots:
                         self._line.pop(0)
                         self._running.add(session.id)
                         self._cond.notify_all()
                         return 0
                     left = deadline - time.monotonic()
-                    if left <= 0 or session.stop.is_set():
+                    if left <= 0 or stopped:
                         return self._line.index(session.id) + 1 if session.id in self._line else 1
                     self._cond.wait(min(left, 0.25))
 

@@ -173,6 +173,8 @@ def _read_header(p: Path, data: bytes) -> dict[str, Any]:
         header = json.loads(data[8:8 + n])
     except (UnicodeDecodeError, ValueError):
         raise CheckpointError(f"{p}: not a safetensors file (unreadable header)") from None
+    except RecursionError:  # JSON nested thousands deep: Python's parser gives up, so do we
+        raise CheckpointError(f"{p}: not a gancls checkpoint (its header is nested too deeply)") from None
     if not isinstance(header, dict):
         raise CheckpointError(f"{p}: not a safetensors file (unexpected header)")
     offsets = [v.get("data_offsets") for k, v in header.items() if k != "__metadata__" and isinstance(v, dict)]
@@ -196,7 +198,7 @@ def load_checkpoint(path: str | os.PathLike, *, max_bytes: int = MAX_CHECKPOINT_
     header = _read_header(p, data)
     try:
         meta = json.loads(header.get("__metadata__", {}).get("gancls", "null"))
-    except (AttributeError, TypeError, ValueError):
+    except (AttributeError, TypeError, ValueError, RecursionError):
         meta = None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise CheckpointError(f"{p}: a safetensors file, but not a gancls checkpoint (no gancls metadata)")

@@ -17,6 +17,7 @@ from .config import ARCHES, LOSSES, OBJECTIVES, PRECISIONS
 from .errors import UserError
 
 PRETRAINED = Path(__file__).resolve().parents[1] / "checkpoints" / "pretrained"
+MAX_SAMPLES = 100_000  # digits one `sample` call writes (labels x per-label); generated in chunks
 
 
 def _labels(text: str) -> list[int]:
@@ -59,7 +60,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("sample", help="generate digits for labels; writes .npz (images, labels) or a .png grid")
     s.add_argument("--checkpoint", default=str(PRETRAINED), help="run directory or checkpoint file (default: the shipped model)")
-    s.add_argument("--per-label", type=int, default=None, help="samples per label (default 10; 1 with --style-from)")
+    s.add_argument("--per-label", type=int, default=None, help="samples per label (default 10; 1 with --style-from); "
+                   f"at most {MAX_SAMPLES:,} digits in all")
     s.add_argument("--labels", type=_labels, default=list(range(10)), help="labels, e.g. 0,3,7 (default: 0-9)")
     s.add_argument("--seed", type=int, default=0, help="noise seed")
     s.add_argument("--same-noise", action="store_true", help="one noise vector per column, shared by all labels")
@@ -162,7 +164,7 @@ def cmd_train(a: argparse.Namespace) -> int:
 
 def cmd_sample(a: argparse.Namespace) -> int:
     from .checkpoint import load_checkpoint
-    from .sampling import grid_image, label_grid, save_png
+    from .sampling import grid_image, label_grid, save_png, write_atomic
 
     out = Path(a.out)
     if out.suffix.lower() not in (".npz", ".png"):
@@ -172,12 +174,17 @@ def cmd_sample(a: argparse.Namespace) -> int:
             raise ValueError("--style-from gives one style, so one digit per label: "
                              "leave out --per-label (or give 1) and --same-noise")
         return _sample_style(a, out)
-    ckpt = load_checkpoint(a.checkpoint)
     per_label = 10 if a.per_label is None else a.per_label
+    total = len(a.labels or []) * per_label
+    if total > MAX_SAMPLES:  # before loading anything: 100,000 digits are 78 MB as uint8, far more on the way
+        raise ValueError(f"at most {MAX_SAMPLES:,} digits per call (asked for {len(a.labels):,} labels x "
+                         f"{per_label:,} = {total:,}): split it into several calls")
+    ckpt = load_checkpoint(a.checkpoint)
     images, labels = label_grid(ckpt.model, a.labels, per_label, a.seed, same_noise=a.same_noise)
     out.parent.mkdir(parents=True, exist_ok=True)
     if out.suffix.lower() == ".npz":
-        np.savez_compressed(out, images=images.numpy(), labels=labels.numpy().astype(np.int64))
+        write_atomic(out, lambda f: np.savez_compressed(f, images=images.numpy(),
+                                                        labels=labels.numpy().astype(np.int64)))
     else:
         save_png(grid_image(images, nrow=per_label), out)
     print(f"wrote {len(images)} digits to {out}")

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
-from typing import Sequence
+import tempfile
+from pathlib import Path
+from typing import BinaryIO, Callable, Sequence
 
 import numpy as np
 import torch
@@ -23,8 +25,10 @@ check_labels = validate.labels  # the boundary check, under the name callers kno
 
 @torch.no_grad()
 def sample(model: GANCLS, labels: Sequence[int] | torch.Tensor, generator: torch.Generator,
-           noise: torch.Tensor | None = None, chunk: int = 64) -> torch.Tensor:
+           noise: torch.Tensor | None = None, chunk: int = 64, max_chunk: int = 4096) -> torch.Tensor:
     """uint8 digits [N, 28, 28] for labels [N], noise drawn from `generator` unless given.
+
+    Generated `max_chunk` at a time, so memory stays flat whatever N (the result is the same).
 
     The seed's G normalises with batch statistics even when sampling, so for arch="seed" we
     generate in shuffled mixed-label batches of `chunk` (as its training batches were).
@@ -32,8 +36,11 @@ def sample(model: GANCLS, labels: Sequence[int] | torch.Tensor, generator: torch
     y = check_labels(labels, model.cfg.num_classes)
     if noise is None:
         noise = model.noise(len(y), generator)  # [N, noise_dim], drawn on the generator's device
-    if not model.cfg.batch_stats_always:
-        return to_uint8(model.sample(y, noise=noise))
+    if not model.cfg.batch_stats_always:  # each digit on its own: chunks only bound the memory
+        out = torch.empty(len(y), 28, 28, dtype=torch.uint8)
+        for i in range(0, len(y), max_chunk):
+            out[i:i + max_chunk] = to_uint8(model.sample(y[i:i + max_chunk], noise=noise[i:i + max_chunk]))
+        return out
     order = torch.randperm(len(y), generator=torch.Generator().manual_seed(int(generator.initial_seed())))
     out = torch.empty(len(y), 28, 28, dtype=torch.uint8)
     for idx in order.split(chunk):
@@ -42,7 +49,7 @@ def sample(model: GANCLS, labels: Sequence[int] | torch.Tensor, generator: torch
 
 
 def label_grid(model: GANCLS, labels: Sequence[int], per_label: int, seed: int,
-               same_noise: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+               same_noise: bool = False, chunk: int = 4096) -> tuple[torch.Tensor, torch.Tensor]:
     """Samples [len(labels) * per_label, 28, 28] in rows by label, and their labels.
 
     With `same_noise`, column j uses one noise vector for every label: one style, ten digits.
@@ -55,7 +62,7 @@ def label_grid(model: GANCLS, labels: Sequence[int], per_label: int, seed: int,
     else:
         noise = model.noise(len(y) * per_label, g)
     y = y.repeat_interleave(per_label)
-    return sample(model, y, g, noise=noise), y
+    return sample(model, y, g, noise=noise, max_chunk=chunk), y
 
 
 def grid_image(images: torch.Tensor, nrow: int, padding: int = 2) -> np.ndarray:
@@ -69,5 +76,20 @@ def grid_image(images: torch.Tensor, nrow: int, padding: int = 2) -> np.ndarray:
 
 
 def save_png(array: np.ndarray, path: str | os.PathLike) -> None:
-    """Write a uint8 grayscale array as PNG."""
-    Image.fromarray(array, mode="L").save(path, format="PNG")
+    """Write a uint8 grayscale array as PNG, atomically (a full disk leaves no 0-byte file)."""
+    write_atomic(path, lambda f: Image.fromarray(array, mode="L").save(f, format="PNG"))
+
+
+def write_atomic(path: str | os.PathLike, write: Callable[[BinaryIO], None]) -> None:
+    """Call write(file) on a temp file beside `path`, then rename it over `path`: whole or absent."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
