@@ -43,6 +43,13 @@ CANDIDATES: dict[str, dict[str, Any]] = {
     "beta2_99": {"train": {"beta2": 0.99}},
     "beta1_0": {"train": {"beta1": 0.0, "beta2": 0.99}},
     "lr_d1e-3": {"train": {"lr_d": 1e-3}},
+    "lr_d2e-3_b2": {"train": {"lr_d": 2e-3, "beta2": 0.99}},
+    "lr_d4e-3_b2": {"train": {"lr_d": 4e-3, "beta2": 0.99}},
+    "lr_d2e-3_b1_0": {"train": {"lr_d": 2e-3, "beta1": 0.0, "beta2": 0.99}},
+    "b32": {"train": {"batch_size": 32, "lr_d": 2e-3, "beta2": 0.99}},
+    "b16": {"train": {"batch_size": 16, "lr_d": 2e-3, "beta2": 0.99}},
+    "ttur": {"train": {"lr_d": 2e-3, "lr_g": 5e-4, "beta2": 0.99}},
+    "wide_d": {"model": {"d_conv1": 64, "d_conv2": 128, "d_fc": 512}, "train": {"lr_d": 2e-3, "beta2": 0.99}},
     "lr_g2e-3": {"train": {"lr_g": 2e-3}},
     "lr_both2x": {"train": {"lr_d": 8e-4, "lr_g": 2e-3}},
     "bn_mom0.2": {"bn_momentum": 0.2},
@@ -63,12 +70,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--seeds", type=int, nargs="+", default=[0], help="training seeds (default 0)")
     p.add_argument("--max-images", type=int, default=TARGET_99_IMAGES, help="images per run (default 70,400)")
     p.add_argument("--eval-images", type=int, default=6_400, help="images between evaluations (default 6,400)")
-    p.add_argument("--emas", nargs="*", default=["0.98", "0.99@10", "0.999@5"], metavar="DECAY[@WARMUP]",
-                   help="averages of G to track, e.g. 0.99@10 = decay 0.99, warm-up 10 (see gancls.ema)")
+    p.add_argument("--emas", nargs="*", default=["0", "0.98", "0.99@10", "0.999@5"], metavar="DECAY[@WARMUP]",
+                   help="averages of G to track, e.g. 0.99@10 = decay 0.99, warm-up 10 (see gancls.ema); "
+                        "0 = the live weights (ema0_bn: live G with BN statistics recomputed)")
     p.add_argument("--bn-modes", nargs="+", default=["avg", "bn"], choices=["avg", "bn"],
                    help="EMA batch norm: avg = averaged buffers, bn = recomputed for the averaged weights")
     p.add_argument("--per-label", type=int, default=100, help="samples per digit at each evaluation")
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
+    p.add_argument("--summarize", type=Path, nargs="+", default=None, metavar="JSON",
+                   help="train nothing: print one table over the runs in these result files")
     p.add_argument("--tag", default="", help="suffix of the result file name")
     p.add_argument("--out", type=Path, default=None, help="JSON path (default bench/results/sample_efficiency[_TAG].json)")
     return p.parse_args(argv)
@@ -286,7 +296,7 @@ def summary_rows(runs: list[dict[str, Any]]) -> list[list[Any]]:
         for s in rs[0]["milestones"]:
             m = [r["milestones"][s] for r in rs]
             def cell(key: str) -> str:
-                return " ".join("-" if x[key] is None else f"{x[key] // 1000}k" for x in m)
+                return " ".join("-" if x[key] is None else f"{x[key] / 1000:g}k" for x in m)
             def med(key: str) -> float | None:
                 vals = [x[key] if x[key] is not None else float("inf") for x in m]
                 v = statistics.median(vals)
@@ -298,9 +308,30 @@ def summary_rows(runs: list[dict[str, Any]]) -> list[list[Any]]:
     return rows
 
 
+def summarize(paths: list[Path]) -> int:
+    """Print the milestone table over every run in `paths` (runs of one candidate are grouped)."""
+    import json
+
+    runs = []
+    for path in paths:
+        try:
+            runs += json.loads(path.read_text())["runs"]
+        except (OSError, ValueError, KeyError) as err:
+            print(f"error: {path}: not a result of this bench ({err})", file=sys.stderr)
+            return 2
+    runs.sort(key=lambda r: (r["candidate"], r["seed"]))
+    print(format_table(["candidate / sampler", "to 95 % (per seed)", "median", "to 99 %+div+AUC", "median",
+                        "nn div at end", "median"], summary_rows(runs)))
+    print(f"(images seen; targets {TARGET_95_IMAGES:,} and {TARGET_99_IMAGES:,}; '-' = not reached; "
+          f"seeds per candidate: {', '.join(sorted({r['candidate'] + ' ' + str(r['seed']) for r in runs}))})")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run every candidate for every seed, print the table and write the JSON."""
     a = parse_args(argv)
+    if a.summarize:
+        return summarize(a.summarize)
     import torch
 
     from gancls.data import load_mnist

@@ -13,12 +13,18 @@ training, so the averaged G makes better digits sooner than the live one (Yazıc
 
 Batch-norm statistics. A BN layer's running mean and variance describe the activations of the
 weights that produced them; the averaged weights have activations of their own. Two ways:
-  * "average" (the default): the running buffers are averaged like the weights. Costs nothing per
-    step, and with decay 0 the copy equals the live network exactly (buffers included).
-  * `recompute_batch_norm(batches)`: re-estimate every BN layer's statistics with forward passes of
-    the averaged weights (cumulative average over the batches given). Exact for the averaged
-    weights; G's input is only noise and labels, so no data is needed. Call it before sampling.
-bench/sample_efficiency.py measures both (see its results).
+  * update() averages the running buffers like the weights. Costs nothing per step, and with
+    decay 0 the copy equals the live network exactly (buffers included), but the averaged
+    statistics belong to no single set of weights.
+  * recompute_batch_norm(batches) re-estimates every BN layer's statistics with forward passes of
+    the averaged weights (cumulative average over the batches given): exact for the averaged
+    weights, and G's input is only noise and labels, so no data is needed. Recommended before
+    sampling or saving: in bench/sample_efficiency.py (fast preset, MNIST, 129 paired evaluation
+    points: 3 decays x 43 checkpoints of 5 runs) it raised the nearest-neighbour diversity at
+    129/129 points (mean +0.007 to +0.020 by decay) and the judge's diversity at 127/129 (mean
+    +0.005 to +0.017), with label accuracy unchanged (mean -0.0003 to -0.0008).
+    Costs (fast preset, 1 thread): update() about 0.5 % of a training step; recomputing with
+    8 batches of 256 about 4 training steps.
 """
 
 from __future__ import annotations

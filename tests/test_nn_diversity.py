@@ -27,13 +27,13 @@ def test_real_digits_against_real_digits_score_about_one(judge, digits):
 
 
 def test_fewer_samples_than_real_digits_are_compared_at_the_same_group_size(judge, digits):
-    # 20 samples per label against every real digit: nearest neighbours among 20 are farther apart
-    # than among hundreds, so a ratio taken at unequal sizes would read far above 1.
+    # 10 real digits per label as "samples" against every other real digit: nearest neighbours among
+    # 10 are farther apart than among 50-100, so a ratio taken at unequal sizes reads about 1.27.
     images, labels = digits
     a_x, a_y = images[0::2], labels[0::2]
-    keep = torch.cat([torch.nonzero(a_y == d).flatten()[:20] for d in range(10)])
+    keep = torch.cat([torch.nonzero(a_y == d).flatten()[:10] for d in range(10)])
     nn = nearest_neighbour_diversity(a_x[keep], a_y[keep], judge, images[1::2], labels[1::2])
-    assert 0.8 < nn < 1.2
+    assert 0.85 < nn < 1.15
 
 
 def test_duplicated_samples_score_near_zero_where_covariance_diversity_does_not(judge, digits):
