@@ -177,8 +177,8 @@ def cmd_sample(a: argparse.Namespace) -> int:
     per_label = 10 if a.per_label is None else a.per_label
     total = len(a.labels or []) * per_label
     if total > MAX_SAMPLES:  # before loading anything: 100,000 digits are 78 MB as uint8, far more on the way
-        raise ValueError(f"at most {MAX_SAMPLES:,} digits per call (asked for {len(a.labels):,} labels x "
-                         f"{per_label:,} = {total:,}): split it into several calls")
+        raise UserError(f"at most {MAX_SAMPLES:,} digits per call (asked for {len(a.labels):,} labels x "
+                        f"{per_label:,} samples per label = {total:,}): split it into several calls")
     ckpt = load_checkpoint(a.checkpoint)
     images, labels = label_grid(ckpt.model, a.labels, per_label, a.seed, same_noise=a.same_noise)
     out.parent.mkdir(parents=True, exist_ok=True)

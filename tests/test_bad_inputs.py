@@ -329,7 +329,7 @@ REFUSED = [  # (file, words)
     ("not-an-image.png", "not an image file: not-an-image.png"),
     ("empty.png", "not an image file: empty.png is empty"),
     ("truncated.png", "truncated.png is truncated or corrupt"),
-    ("a-folder.png", "no such image file: a-folder.png"),
+    ("a-folder.png", "a-folder.png is a folder"),
     ("missing.png", "no such image file: missing.png"),
 ]
 
