@@ -1,7 +1,9 @@
-"""The page: the intro, the 'Using:' line and the seven tabs in order. Each tab lays itself out and
+"""The page: the intro, the 'Using:' line and the eight tabs in order. Each tab lays itself out and
 wires its own events (demo/tabs/); this file only puts them together."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import gradio as gr
 
@@ -10,11 +12,13 @@ from .tabs.ablation import AblationTab
 from .tabs.dview import DViewTab
 from .tabs.export import ExportTab
 from .tabs.generate import GenerateTab
+from .tabs.handwriting import HandwritingTab
 from .tabs.probe import ProbeTab
 from .tabs.style import StyleTab
 from .tabs.train import TrainTab
-from .ui import session_hash, using_text
+from .ui import PRIVATE, session_hash, using_text
 
+A11Y_JS = Path(__file__).with_name("a11y.js")
 INTRO = """# GAN-CLS: a GAN that draws the digit you ask for
 A **generator** G turns random noise plus a label (0–9) into a handwritten digit; a **matching-aware
 discriminator** D looks at an image *and* a label and scores how likely it is to be a real digit that
@@ -29,14 +33,20 @@ def build_demo(ctx: AppContext) -> gr.Blocks:
     with gr.Blocks(title="GAN-CLS digits", analytics_enabled=False, delete_cache=(3600, 3600)) as demo:
         gr.Markdown(INTRO, elem_id="intro")
         using = gr.Markdown(using_text(None, ctx.pretrained_note), elem_id="using")
+        train, export = TrainTab(ctx), ExportTab(ctx)
         with gr.Tabs():
-            TrainTab(ctx).build(demo, using)
+            train.build(demo, using)
             GenerateTab(ctx).build()
             ProbeTab(ctx).build()
             AblationTab(ctx).build()
             DViewTab(ctx).build()
             StyleTab(ctx).build()
-            ExportTab(ctx).build(using)
+            export.build(using)
+            HandwritingTab(ctx).build()
+        # The run state changes on one tab and shows on another: an upload makes a new run (Train's status
+        # and buttons follow), and Reset leaves nothing of the old run on the Timeline tab.
+        export.uploaded.then(train.show_state, None, [train.status, *train.controls], **PRIVATE)
+        train.reset_event.then(export.clear, None, export.cleared, **PRIVATE)
 
         def show_using(request: gr.Request) -> str:
             """Which model Generate and Probe use for this session."""
@@ -47,5 +57,6 @@ def build_demo(ctx: AppContext) -> gr.Blocks:
             ctx.store.drop(session_hash(request))
 
         demo.load(show_using, None, using, api_name="using", concurrency_limit=None)
+        demo.load(None, js=A11Y_JS.read_text())  # names for controls Gradio leaves unnamed (demo/a11y.js)
         demo.unload(unload)
     return demo

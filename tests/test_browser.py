@@ -154,3 +154,162 @@ def test_teaching_tabs(page) -> None:
     page.click("#style-btn")
     page.wait_for_selector("#style-grid img")
     shot(page, "8-style")
+
+
+# ------------------------------------------------------------- run state (issue 11)
+# Each test reproduces one run-state defect a teacher hit; the buttons and status come from one RunState.
+BADGED = ("#loss-plot", "#d-plot", "#train-grid", "#status", "#using", "#gif-image", "#gif-file")
+
+
+def set_budget(page, seconds: float = 0, epochs: float = 0) -> None:
+    page.get_by_label("Time budget (s)").fill(str(seconds))
+    page.get_by_label("Epochs").fill(str(epochs))
+
+
+def status_step(page) -> int:
+    """The step count in the status box ('step 12 / 40' -> 12)."""
+    text = page.inner_text("#status .gc-stats")
+    return int(text.split("step", 1)[1].split()[0].replace(",", ""))
+
+
+def train_to_end(page) -> None:
+    page.click("#train-btn")
+    try:
+        page.wait_for_selector("#status .gc-done", timeout=60_000)
+    except Exception:
+        shot(page, "train-to-end-failed")
+        raise
+    page.wait_for_selector("#train-btn", state="visible")
+
+
+def error_badges(page) -> list[str]:
+    """The components showing Gradio's red 'Error' badge."""
+    return [sel for sel in BADGED if page.locator(f"{sel} .error:visible").count()]
+
+
+def visible(page, selector: str) -> bool:
+    return page.locator(selector).is_visible()
+
+
+def test_restore_is_never_offered_during_a_run_and_nothing_gets_error_badges(page) -> None:
+    # Defect 1: Train, reload, Train again: Restore stayed visible and pressing it mid-run left red badges.
+    set_budget(page, seconds=2)
+    train_to_end(page)
+    page.reload()
+    page.wait_for_selector("#restore-btn", state="visible")
+    set_budget(page, seconds=6)
+    page.click("#train-btn")
+    page.wait_for_selector("#stop-btn", state="visible")
+    assert not visible(page, "#restore-btn") and not visible(page, "#train-btn")
+    page.wait_for_selector("#status .gc-running")
+    page.wait_for_selector("#status .gc-done", timeout=60_000)
+    page.wait_for_selector("#resume-btn", state="visible")
+    assert not visible(page, "#restore-btn") and not visible(page, "#stop-btn")
+    assert error_badges(page) == []
+
+
+def test_a_reload_offers_this_tabs_run_not_the_other_tabs(page) -> None:
+    # Defect 2: with two tabs open, reloading tab A offered tab B's run (and an old step count).
+    other = page.context.new_page()
+    other.goto(page.url)
+    other.wait_for_selector("#train-btn")
+    set_budget(page, epochs=0.01)
+    train_to_end(page)
+    mine = status_step(page)
+    set_budget(other, epochs=0.03)
+    train_to_end(other)  # the browser's latest run is now B's
+    assert status_step(other) != mine
+    page.reload()
+    page.wait_for_selector("#restore-btn", state="visible")
+    assert f"step {mine:,})" in page.inner_text("#restore-btn")
+    page.click("#restore-btn")
+    page.wait_for_selector(f"#status:has-text('Restored your run at step {mine:,}')")
+    assert not visible(page, "#restore-btn")
+
+
+def test_an_uploaded_checkpoint_with_optimiser_state_can_be_resumed(page, tiny_checkpoint: Path) -> None:
+    # Defect 3: after "Use this checkpoint", Resume said "Nothing to resume" while the status invited it.
+    page.get_by_role("tab", name="7 · Timeline & export").click()
+    page.set_input_files("#ckpt-upload input[type=file]", str(tiny_checkpoint / "gancls.safetensors"))
+    page.click("#upload-btn")
+    page.wait_for_selector("#upload-note:has-text('Resume (Train tab) continues training it')")
+    page.get_by_role("tab", name="1 · Train").click()
+    page.wait_for_selector("#status:has-text('the uploaded checkpoint (step 5)')")
+    set_budget(page, seconds=2)
+    page.click("#resume-btn")
+    page.wait_for_selector("#status .gc-done", timeout=60_000)
+    steps = status_step(page)
+    assert steps > 5
+    page.wait_for_selector(f"#using:has-text('trained for {steps:,} steps')")
+
+
+def test_a_restored_run_keeps_its_timeline(page) -> None:
+    # Defect 4: Reload, Restore, Make the animation gave a 1-frame GIF.
+    from PIL import Image
+
+    set_budget(page, seconds=5)
+    train_to_end(page)
+    page.reload()
+    page.wait_for_selector("#restore-btn", state="visible")
+    page.click("#restore-btn")
+    page.wait_for_selector("#status:has-text('Restored your run')")
+    page.get_by_role("tab", name="7 · Timeline & export").click()
+    page.click("#gif-btn")
+    link = page.wait_for_selector("#gif-file a[href]")
+    gif = page.request.get(link.get_attribute("href")).body()
+    path = ARTIFACTS / "restored-timeline.gif"
+    path.write_bytes(gif)
+    with Image.open(path) as im:
+        assert im.n_frames > 1
+
+
+def test_errors_stay_in_one_place_and_reset_clears_the_old_run(page, tiny_checkpoint: Path) -> None:
+    # Defect 5: badges on unrelated components; Reset left the upload note and the CSV; a cleared
+    # probe image kept its score.
+    page.get_by_role("tab", name="7 · Timeline & export").click()
+    page.click("#gif-btn")  # no run yet: an error
+    page.wait_for_selector("text=no training run in this session yet")
+    assert error_badges(page) == []
+    page.set_input_files("#ckpt-upload input[type=file]", str(tiny_checkpoint / "gancls.safetensors"))
+    page.click("#upload-btn")
+    page.wait_for_selector("#upload-note:has-text('Loaded')")
+    page.get_by_role("tab", name="1 · Train").click()
+    page.click("#reset-btn")
+    page.wait_for_selector("#using:has-text('pretrained')")
+    page.get_by_role("tab", name="7 · Timeline & export").click()
+    page.wait_for_function("() => !document.querySelector('#upload-note').innerText.includes('Loaded')")
+    assert not visible(page, "#reset-btn")
+
+    page.get_by_role("tab", name="3 · Probe").click()
+    page.wait_for_selector("#probe-score:has-text('D(image, ')")
+    page.locator("#probe-image button[aria-label='Remove Image']").click()
+    page.wait_for_function("() => !document.querySelector('#probe-score').innerText.includes('D(image, ')")
+
+
+def test_a_waiting_run_says_it_is_waiting(page, app_url: str) -> None:
+    # Defect 5: a run queued behind another visitor's still said "Ready. Press Train…".
+    from gradio_client import Client
+
+    other = Client(app_url, verbose=False)
+    job = other.submit("cpu", "embedded", 6, 0, 0, "small", 64, 2e-4, 2e-4, 0, "gan-cls", "lsgan", api_name="/train")
+    t0 = time.monotonic()
+    while "Training" not in str(job.status().code).title() and time.monotonic() - t0 < 30:
+        time.sleep(0.1)  # until the other run holds the trainer
+    page.click("#train-btn")
+    page.wait_for_selector("#status .gc-waiting:has-text('Waiting for a training slot')")
+    assert visible(page, "#stop-btn")
+    job.result(timeout=60)
+    page.wait_for_selector("#status .gc-running, #status .gc-done", timeout=60_000)
+
+
+def test_a_bad_upload_names_the_file_not_the_server_path(page, tmp_path: Path) -> None:
+    # Defect 6: the message showed the server's temp path and a raw header length.
+    bad = tmp_path / "my-model.safetensors"
+    bad.write_bytes(b"\xff" * 8 + b"not json at all" * 10)
+    page.get_by_role("tab", name="7 · Timeline & export").click()
+    page.set_input_files("#ckpt-upload input[type=file]", str(bad))
+    page.click("#upload-btn")
+    toast = page.wait_for_selector("text=my-model.safetensors:")
+    text = toast.inner_text()
+    assert "/tmp" not in text and "gradio" not in text and "bytes" not in text, text
+    assert error_badges(page) == []

@@ -108,6 +108,10 @@ class ProbeTab:
         """The real-label line for an uploaded image."""
         return "Your image (real label unknown)."
 
+    def cleared(self) -> tuple[str, None, None, None, str]:
+        """The image was removed: no score is left standing for an image that is gone."""
+        return "Pick a test digit, draw one or upload an image to see D's score.", None, None, None, ""
+
     def select_index(self, evt: gr.SelectData) -> int:
         """The index of the clicked gallery digit."""
         return int(evt.index)
@@ -170,3 +174,4 @@ class ProbeTab:
         probe_on(draw_btn.click(self.use_drawing, sketch, [probe_image, real], api_name="use_drawing", **INFER).then)
         probe_on(probe_image.upload(self.uploaded, None, real, **PRIVATE).then)
         probe_on(label.input)
+        probe_image.clear(self.cleared, None, [score, bars, seen, raw, real], **PRIVATE)

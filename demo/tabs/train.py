@@ -24,7 +24,8 @@ from gancls.train import CheckpointSaved, Event, Finished, Samples, Started, Tra
 from ..components import WholeNumber
 from ..context import AppContext
 from ..live import live
-from ..session import RunNotFoundError, Session
+from ..runstate import RunState, grids_of, load_grids, save_grids
+from ..session import TIMELINE_NAME, RunNotFoundError, Session
 from ..ui import (D_CURVES, LOSS_COLOURS, LOSS_CURVES, NOTHING_TRAINING, UPDATE_EVERY, curves, d_plot, kept_file,
                   png, session_hash, status_html, user_errors)
 from ..zerogpu import chunked_run
@@ -163,12 +164,16 @@ class TrainTab:
             yield from self._wait_for_slot(session, wait)
             previous = session.trainer
             trainer = Trainer(model_cfg, cfg, data, device=dev, run_dir=session.run_dir)
+            (session.run_dir / TIMELINE_NAME).unlink(missing_ok=True)  # a fresh run: the old timeline goes
             session.trainer = trainer
             try:
                 view = yield from self._stream(session, trainer, budget)
             finally:
                 if trainer.step_count == 0:  # failed or stopped before its first step: keep the previous run
                     self._put_back(session, trainer, previous)
+        final = self._final_if_current(session, trainer, view)
+        if final is not None:
+            yield final
 
     @user_errors
     def resume(self, seconds: float | None, epochs: float | None, max_steps: float | None,
@@ -261,6 +266,7 @@ class TrainTab:
         finally:  # also when the visitor leaves mid-run: what was trained is kept (a run that trained nothing
             if trainer.step_count > 0:  # must not replace the model in use with an untrained one)
                 session.adopt(trainer, view.saved)
+            save_grids(session.run_dir, grids_of(trainer))  # so a restored run still has its timeline
         return view
 
     def _final(self, session: Session, view: RunView) -> tuple:
@@ -297,38 +303,80 @@ class TrainTab:
         cfg = train_preset(arch)
         return cfg.batch_size, cfg.lr_d, cfg.lr_g
 
+    # ----------------------------------------------------- derived controls
+    def begin(self, request: gr.Request) -> tuple:
+        """Train or Resume was pressed: show Stop and a waiting status at once (the run may wait in the queue)."""
+        state = RunState.of(self.session(request)).starting()
+        return (status_html(state="waiting", message=state.message()), *state.buttons())
+
+    def settle(self, status: str, request: gr.Request) -> tuple:
+        """After any run action: the buttons from the session's state; the status only if it still says 'waiting'
+        (a run that failed before starting), else the run's own final status stays."""
+        state = RunState.of(self.session(request))
+        keep = not (isinstance(status, str) and "gc-waiting" in status)
+        return (gr.skip() if keep else self.state_status(state), *state.buttons())
+
+    def show_state(self, request: gr.Request) -> tuple:
+        """Status and buttons after the model changed outside a run (an upload, a Reset)."""
+        state = RunState.of(self.session(request))
+        return (self.state_status(state), *state.buttons())
+
+    def state_status(self, state: RunState) -> str:
+        if state.model_steps is None and not state.training:
+            return self.ctx.idle_views()[0]
+        return status_html(state="waiting" if state.training else "idle", message=state.message())
+
     # -------------------------------------------------------------- restore
-    def remember(self, request: gr.Request) -> str:
-        """This session's run id, for the browser to keep (gr.BrowserState) so a reload can restore the run."""
-        return self.session(request).run_id
+    def remember(self, request: gr.Request) -> tuple[str, str]:
+        """This session's run id, for the browser to keep (gr.BrowserState for the whole browser, and the
+        tab's own sessionStorage) so a reload can restore this tab's run."""
+        run_id = self.session(request).run_id
+        return run_id, run_id
+
+    def offer(self, tab_run: Any, last_run: Any, request: gr.Request) -> tuple:
+        """On page load: this tab's last run (after a reload) or else the browser's, if still kept and not
+        already this session's; returns the Restore button and the id it would restore."""
+        run_id = tab_run if self.ctx.store.find_run(tab_run) is not None else last_run
+        step = self._offer_step(run_id, self.session(request))
+        buttons = RunState.of(self.session(request), offer=step).buttons()
+        return buttons[-1], (run_id if step is not None else "")
 
     def restore_offer(self, run_id: Any, request: gr.Request) -> Any:
         """On page load: a 'Restore your last run (step N)' button if the browser's last run is still kept."""
-        session = self.session(request)
+        step = self._offer_step(run_id, self.session(request))
+        return RunState.of(self.session(request), offer=step).buttons()[-1]
+
+    def _offer_step(self, run_id: Any, session: Session) -> int | None:
+        # The step of the kept run Restore would bring back (-1: unknown), or None if there is none to offer.
         path = self.ctx.store.find_run(run_id)
-        if path is None or run_id == session.run_id or session.trainer is not None:
-            return gr.Button(visible=False)
-        step = _read_meta(path).get("step")
-        label = f"Restore your last run (step {step:,})" if isinstance(step, int) else "Restore your last run"
-        return gr.Button(label, visible=True)
+        if path is None or run_id == session.run_id:
+            return None
+        step = read_meta(path).get("step")
+        return step if isinstance(step, int) else -1
 
     @user_errors
     def restore(self, run_id: str, request: gr.Request) -> tuple:
         """Make a kept run (by the id the browser remembered) this session's model again; Resume continues it."""
         session = self.session(request)
+        if session.running:
+            raise UserError("this session is training: press Stop first, then Restore")
         path = self.ctx.store.find_run(run_id)
         if path is None:
             raise RunNotFoundError("that run is no longer kept (runs are kept 24 h after the tab closes)")
         with session.training():  # not while this session trains
-            meta = _read_meta(path)
+            meta = read_meta(path)
             data = self._data_for_run(int(meta.get("n_train", -1)), int(meta.get("train_config", {}).get("holdout", 0)))
             trainer = Trainer.resume(path, data, device=self.ctx.train_device("auto"), run_dir=session.run_dir,
                                      autosave_seconds=self.ctx.limits.autosave_seconds)
             session.run_dir.mkdir(parents=True, exist_ok=True)
+            grids = load_grids(path.parent)  # the kept run's timeline (the checkpoint holds only its curves)
+            (session.run_dir / TIMELINE_NAME).unlink(missing_ok=True)
+            save_grids(session.run_dir, grids)
             saved = trainer.save()  # this session's own copy: Download, and kept again if this tab closes
             session.trainer = trainer
             session.adopt(trainer, saved.path if saved else None)
         grid = labelled_grid(trainer.samples().images, range(10), trainer.cfg.sample_cols, scale=2)
+        save_grids(session.run_dir, grids_of(trainer))
         status = status_html(state="done", message=f"Restored your run at step {trainer.step_count:,}. {AFTER}")
         return (status, curves(trainer.history, LOSS_CURVES), curves(trainer.history, D_CURVES),
                 png(session, grid, "live_grid.png"), self.ctx.using(session), self._download(session),
@@ -336,11 +384,7 @@ class TrainTab:
                 gr.Button(visible=False), session.run_id)
 
     def _data_for_run(self, n_train: int, holdout: int) -> Any:
-        for _label, choice in self.ctx.data_choices():
-            data = self.ctx.data_for(choice)
-            if len(data.train_labels) - holdout == n_train:
-                return data
-        raise UserError("this run was trained on a data set this server does not have, so it cannot be restored here")
+        return data_for_run(self.ctx, n_train, holdout)
 
     # --------------------------------------------------------------- layout
     def build(self, page: gr.Blocks, using: gr.Markdown) -> None:
@@ -353,13 +397,16 @@ class TrainTab:
                 with gr.Column(scale=2, min_width=260, elem_id="settings"):
                     with gr.Row():
                         train_btn = gr.Button("Train", variant="primary", elem_id="train-btn", min_width=80)
-                        stop_btn = gr.Button("Stop", variant="stop", elem_id="stop-btn", min_width=80)
+                        stop_btn = gr.Button("Stop", variant="stop", elem_id="stop-btn", min_width=80, visible=False)
                     with gr.Row():
-                        resume_btn = gr.Button("Resume", elem_id="resume-btn", min_width=80)
-                        reset_btn = gr.Button("Reset", elem_id="reset-btn", min_width=80)
+                        resume_btn = gr.Button("Resume", elem_id="resume-btn", min_width=80, visible=False)
+                        reset_btn = gr.Button("Reset", elem_id="reset-btn", min_width=80, visible=False)
                     restore_btn = gr.Button("Restore your last run", visible=False, elem_id="restore-btn")
-                    # The session's run id, kept in the browser so a reload can offer to restore the run.
+                    # The session's run id, kept in the browser so a reload can offer to restore the run: the
+                    # tab's own (sessionStorage, survives a reload of that tab) before the browser's latest.
                     last_run = gr.BrowserState(None, storage_key="gancls-last-run", secret=ctx.browser_secret)
+                    tab_run = gr.Textbox(visible=False)
+                    offered = gr.Textbox(visible=False)  # the run id the Restore button would bring back
                     note = gr.Markdown(elem_id="train-note")
                     download = gr.DownloadButton("Download your checkpoint", visible=False, elem_id="download-btn")
                     seconds = gr.Number(60, label="Time budget (s)", minimum=0, info="0 = no time limit")
@@ -391,24 +438,54 @@ class TrainTab:
                                     elem_id="train-grid", buttons=["download", "fullscreen"])
 
         run_outputs = [status, loss_plot, d_out, grid, using, download, note]
+        self.controls = [train_btn, stop_btn, resume_btn, reset_btn, restore_btn]
+        self.status = status
+        quick = dict(api_visibility="private", concurrency_limit=None, show_progress="hidden")
+        # A failed action shows its message in the toast and on the note under the buttons only: the live
+        # views never get an error badge (Gradio marks the components it shows progress on).
         # Runs wait in the store's training line, not in Gradio's queue (shared with Generate and Probe).
         train_run = dict(concurrency_id="train-line", concurrency_limit=None,
-                         show_progress="full", show_progress_on=[status])
-        train_btn.click(self.train, [device, data_source, seconds, epochs, max_steps, arch, batch_size, lr_d, lr_g,
-                                     seed, objective, loss], run_outputs, api_name="train", **train_run)
-        resume_btn.click(self.resume, [seconds, epochs, max_steps], run_outputs, api_name="resume", **train_run)
+                         show_progress="full", show_progress_on=[note])
+
+        def settled(event: Any) -> Any:
+            # Every run action ends by deriving the buttons (and a leftover 'waiting' status) from the state,
+            # whether it worked or failed (Gradio runs .then only after success, .failure only after an error).
+            event.failure(self.settle, status, [status, *self.controls], **quick)
+            return event.then(self.settle, status, [status, *self.controls], **quick)
+
+        def remembered(event: Any) -> Any:
+            return event.then(self.remember, None, [last_run, tab_run], **quick).then(
+                None, tab_run, None, js="(id) => { if (id) sessionStorage.setItem('gancls-tab-run', id); return []; }")
+
+        for btn, fn, inputs, name in (
+                (train_btn, self.train, [device, data_source, seconds, epochs, max_steps, arch, batch_size, lr_d,
+                                         lr_g, seed, objective, loss], "train"),
+                (resume_btn, self.resume, [seconds, epochs, max_steps], "resume")):
+            started = btn.click(self.begin, None, [status, *self.controls], **quick)
+            remembered(started)
+            settled(started.then(fn, inputs, run_outputs, api_name=name, **train_run))
         stop_btn.click(self.stop, None, note, api_name="stop", concurrency_limit=None, show_progress="hidden")
-        reset_btn.click(self.reset, None, run_outputs, api_name="reset", concurrency_limit=None)
+        self.reset_event = settled(reset_btn.click(self.reset, None, run_outputs, api_name="reset",
+                                                   concurrency_limit=None, show_progress_on=[note]))
         download.click(self.download, None, download, api_name="download", concurrency_limit=None)
         arch.input(self.preset, arch, [batch_size, lr_d, lr_g], api_visibility="private")
-        for btn in (train_btn, resume_btn):
-            btn.click(self.remember, None, last_run, api_visibility="private", concurrency_limit=None)
-        restore_btn.click(self.restore, last_run, [*run_outputs, restore_btn, last_run], api_name="restore",
-                          concurrency_limit=2)
-        page.load(self.restore_offer, last_run, restore_btn, api_visibility="private", concurrency_limit=None)
+        restored = restore_btn.click(self.restore, offered, [*run_outputs, restore_btn, last_run], api_name="restore",
+                                     concurrency_limit=2, show_progress_on=[note])
+        remembered(settled(restored))
+        page.load(None, None, tab_run, js="() => sessionStorage.getItem('gancls-tab-run') || ''").then(
+            self.offer, [tab_run, last_run], [restore_btn, offered], **quick)
 
 
-def _read_meta(path: Path) -> dict[str, Any]:
+def data_for_run(ctx: AppContext, n_train: int, holdout: int) -> Any:
+    """The server's data set a saved run was trained on (by its size), for resuming it."""
+    for _label, choice in ctx.data_choices():
+        data = ctx.data_for(choice)
+        if len(data.train_labels) - holdout == n_train:
+            return data
+    raise UserError("this run was trained on a data set this server does not have, so it cannot be restored here")
+
+
+def read_meta(path: Path) -> dict[str, Any]:
     try:
         meta = json.loads(path.with_name(META_NAME).read_text())
     except (OSError, ValueError):

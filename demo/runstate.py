@@ -1,0 +1,111 @@
+"""One source of truth for a session's run: what is training, which model Generate and Probe use,
+what Resume would continue and what Restore would bring back. Every Train-tab button's visibility
+and the idle status line are derived from a `RunState`; no handler decides them on its own.
+
+Also the run's timeline record: a few fixed-noise grids kept beside the checkpoint (`timeline.npz`),
+because the checkpoint holds the metric history but not the grids, and a restored run should still
+animate from its first steps.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+import numpy as np
+import torch
+
+from .session import TIMELINE_NAME, Session
+from .ui import thin
+
+TIMELINE_GRIDS = 48  # grids kept in that file (~60 KB each before compression): enough frames for a GIF
+UPLOAD_DIR = "uploaded"  # session.run_dir / UPLOAD_DIR holds an uploaded checkpoint
+
+
+@dataclass(frozen=True)
+class RunState:
+    """A snapshot of one session's run."""
+
+    training: bool = False  # a Train/Resume (or ablation) of this session is running or waiting in the queue
+    model_steps: int | None = None  # steps of the model Generate and Probe use; None = the pretrained model
+    resumable: int | None = None  # the step Resume continues from; None = nothing to resume
+    uploaded: bool = False  # the model in use came from an uploaded checkpoint
+    offer: int | None = None  # a kept run the browser could restore (its step; -1 = step unknown)
+
+    @classmethod
+    def of(cls, session: Session, offer: int | None = None) -> RunState:
+        """The state of `session`; `offer` is the step of the run Restore would bring back, if any."""
+        with session.lock:
+            trainer, model, checkpoint = session.trainer, session.model, session.checkpoint
+            running, steps = session.running, session.model_steps
+        has_run = trainer is not None or model is not None
+        return cls(training=running, model_steps=steps if model is not None else None,
+                   resumable=trainer.step_count if trainer is not None else None,
+                   uploaded=checkpoint is not None and checkpoint.parent.name == UPLOAD_DIR,
+                   offer=None if has_run or running else offer)
+
+    def starting(self) -> RunState:
+        """The state the moment Train or Resume is pressed (before the queue lets the run start)."""
+        return replace(self, training=True, offer=None)
+
+    def buttons(self) -> tuple[Any, Any, Any, Any, Any]:
+        """Updates for (Train, Stop, Resume, Reset, Restore)."""
+        idle = not self.training
+        restore = (f"Restore your last run (step {self.offer:,})" if self.offer is not None and self.offer >= 0
+                   else "Restore your last run")
+        return (gr.Button(visible=idle), gr.Button(visible=self.training),
+                gr.Button(visible=idle and self.resumable is not None),
+                gr.Button(visible=self.training or self.model_steps is not None),
+                gr.Button(restore, visible=idle and self.offer is not None))
+
+    def message(self, pretrained_note: str = "") -> str:
+        """One line on what the page is using and what each button would do now."""
+        if self.training:
+            return ("Starting… If other runs are training on this server, yours waits its turn here and starts "
+                    "by itself (Stop leaves the line).")
+        if self.model_steps is None:
+            return ("Ready. Press Train for a fresh run with these settings; the curves and the grid update live. "
+                    "Generate and Probe use the pretrained model until your run has trained something.")
+        if self.resumable is not None:
+            what = "the uploaded checkpoint" if self.uploaded else "your model"
+            return (f"Generate and Probe use {what} (step {self.model_steps:,}). Press Resume to go on training "
+                    "it, Train for a fresh run, or Reset for the pretrained model.")
+        return (f"Generate and Probe use the uploaded checkpoint (step {self.model_steps:,}). It holds weights "
+                "only (no optimiser state), so it cannot be resumed: Train starts a fresh run, Reset goes back "
+                "to the pretrained model.")
+
+
+# ------------------------------------------------------------------ timeline record
+def grids_of(trainer: Any) -> list[tuple[int, torch.Tensor]]:
+    """The trainer's recorded grids plus the ones saved beside its checkpoint, by step, thinned."""
+    saved = load_grids(Path(trainer.run_dir)) if trainer.run_dir is not None else []
+    by_step = {step: images for step, images in saved}
+    by_step.update({int(step): images for step, images in trainer.samples_history})
+    return thin(sorted(by_step.items(), key=lambda item: item[0]), TIMELINE_GRIDS)
+
+
+def save_grids(run_dir: Path, grids: list[tuple[int, torch.Tensor]]) -> None:
+    """Write the grids (uint8 [10*cols, 28, 28], all the same shape) beside the run's checkpoint, atomically."""
+    grids = [(s, g) for s, g in grids if g.shape == grids[-1][1].shape] if grids else []
+    if not grids:
+        return
+    run_dir.mkdir(parents=True, exist_ok=True)
+    tmp = run_dir / f".{TIMELINE_NAME}.tmp"
+    with open(tmp, "wb") as f:
+        np.savez_compressed(f, steps=np.array([s for s, _ in grids], dtype=np.int64),
+                            images=np.stack([g.cpu().numpy().astype(np.uint8) for _, g in grids]))
+    tmp.replace(run_dir / TIMELINE_NAME)
+
+
+def load_grids(run_dir: Path) -> list[tuple[int, torch.Tensor]]:
+    """The grids saved in `run_dir` (empty if none or unreadable: a timeline is nice to have, not needed)."""
+    try:
+        with np.load(run_dir / TIMELINE_NAME, allow_pickle=False) as z:
+            steps, images = z["steps"], z["images"]
+    except (OSError, KeyError, ValueError):
+        return []
+    if images.ndim != 4 or images.dtype != np.uint8 or len(steps) != len(images):
+        return []
+    return [(int(s), torch.from_numpy(images[i].copy())) for i, s in enumerate(steps)]
