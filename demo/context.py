@@ -21,6 +21,7 @@ from gancls.cli import PRETRAINED
 from gancls.config import model_preset
 from gancls.data import DataError, MnistData, load_embedded, load_mnist
 from gancls.device import describe_device, resolve_device
+from gancls.encoder import StyleEncoder
 from gancls.judge import JudgeError, load_judge
 from gancls.models import GANCLS
 
@@ -48,6 +49,7 @@ class AppContext:
     compute: ComputeThreads  # where training runs (see compute.py)
     train_concurrency: int = 1
     gpu_chunk: Callable | None = None  # ZeroGPU chunk runner (see zerogpu.py), else None
+    pretrained_encoder: StyleEncoder | None = None  # the checkpoint's style encoder S, if it carries one
     browser_secret: str | None = None  # encrypts the run id kept in the browser; stable across restarts
     limits: Limits = field(default_factory=Limits)  # what one visitor may ask of the server (limits.py)
     _embedded: MnistData | None = field(default=None, repr=False)
@@ -138,8 +140,10 @@ def startup_data(data_dir: str | os.PathLike | None) -> MnistData:
     return load_embedded()
 
 
-def load_pretrained(checkpoint: str | os.PathLike | None) -> tuple[GANCLS, str, list[dict[str, float]]]:
-    """The shared model, a note describing it and its metric history. No default checkpoint: an untrained model."""
+def load_pretrained(checkpoint: str | os.PathLike | None) -> tuple[GANCLS, str, list[dict[str, float]],
+                                                                 StyleEncoder | None]:
+    """The shared model, a note describing it, its metric history and its style encoder S (None if it has
+    none). No default checkpoint: an untrained model."""
     path = Path(checkpoint) if checkpoint is not None else PRETRAINED
     try:
         ckpt = load_checkpoint(path)
@@ -149,11 +153,11 @@ def load_pretrained(checkpoint: str | os.PathLike | None) -> tuple[GANCLS, str, 
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(0)
             model = GANCLS(model_preset("fast")).eval()
-        return model, "an untrained model (no pretrained checkpoint shipped): press Train", []
+        return model, "an untrained model (no pretrained checkpoint shipped): press Train", [], None
     data = str(ckpt.meta.get("data", "")).split(" (")[0]
     note = f"pretrained model ({ckpt.model.cfg.arch}, {ckpt.step:,} steps" + (f" on {data})" if data else ")")
     history = [h for h in ckpt.meta.get("history", []) if isinstance(h, dict)]
-    return ckpt.model, note, history
+    return ckpt.model, note, history, ckpt.encoder
 
 
 def gallery_digits(data: MnistData, per_label: int = GALLERY_PER_LABEL, seed: int = 0) -> list[tuple[np.ndarray, int, int]]:
@@ -204,7 +208,7 @@ def load_context(*, checkpoint: str | None = None, data_dir: str | None = None, 
         raise ValueError(f"train threads must be at least 1 (got {train_threads})")
     # First, before any other torch work here, so no other thread keeps a pool of OpenMP workers.
     compute = ComputeThreads(train_threads or max(1, torch.get_num_threads() // train_concurrency), train_concurrency)
-    model, note, history = load_pretrained(checkpoint)
+    model, note, history, encoder = load_pretrained(checkpoint)
     data = startup_data(data_dir)
     if work_dir:
         root = Path(work_dir)
@@ -229,4 +233,4 @@ def load_context(*, checkpoint: str | None = None, data_dir: str | None = None, 
     store.prune(now=time.time())
     return AppContext(pretrained=model, pretrained_note=note, pretrained_history=history, data=data,
                       gallery=gallery_digits(data), store=store, train_concurrency=train_concurrency, compute=compute,
-                      gpu_chunk=gpu_chunk, browser_secret=secret, limits=limits)
+                      gpu_chunk=gpu_chunk, browser_secret=secret, limits=limits, pretrained_encoder=encoder)

@@ -164,3 +164,23 @@ def heatmap_cell_at(x: float, y: float, n: int = 10, cell: int = HEATMAP_CELL) -
     if 0 <= row < n and 0 <= col < n:
         return int(row), int(col)
     return None
+
+
+def style_row(source: np.ndarray, images: np.ndarray, labels: Sequence[Any], scale: int = 3,
+              source_caption: str = "style") -> np.ndarray:
+    """A source digit [28, 28], an arrow, then digits [n, 28, 28] each captioned with its label: one uint8 [H, W].
+
+    "This hand, every digit": the style tab shows a digit's style re-written as other labels this way.
+    """
+    left = with_column_labels(np.asarray(source)[None, None], [source_caption], scale=scale)  # [H, 30s]
+    right = with_column_labels(np.asarray(images)[None], labels, scale=scale)  # [H, 30s * n]
+    gap = 18 * scale
+    canvas = Image.new("L", (left.shape[1] + gap + right.shape[1], right.shape[0]), 64)
+    canvas.paste(Image.fromarray(left), (0, 0))
+    canvas.paste(Image.fromarray(right), (left.shape[1] + gap, 0))
+    # The arrow sits level with the digits (below the captions): source -> renderings.
+    draw = ImageDraw.Draw(canvas)
+    y, x0, x1 = 16 * scale + 14 * scale, left.shape[1] + 3 * scale, left.shape[1] + gap - 3 * scale
+    draw.line([(x0, y), (x1 - 4 * scale, y)], fill=200, width=max(1, scale))
+    draw.polygon([(x1, y), (x1 - 5 * scale, y - 4 * scale), (x1 - 5 * scale, y + 4 * scale)], fill=200)
+    return np.asarray(canvas)
