@@ -393,12 +393,13 @@ class TrainTab:
         defaults = train_preset("fast")
         idle_status, idle_loss, idle_d = ctx.idle_views()
         with gr.Tab("1 · Train", id="train"):
-            with gr.Row(equal_height=False):
+            # On a phone the columns stack; style.css moves the status and live view up under these buttons.
+            with gr.Row(equal_height=False, elem_id="train-row"):
                 with gr.Column(scale=2, min_width=260, elem_id="settings"):
-                    with gr.Row():
+                    with gr.Row(elem_classes="train-actions"):
                         train_btn = gr.Button("Train", variant="primary", elem_id="train-btn", min_width=80)
                         stop_btn = gr.Button("Stop", variant="stop", elem_id="stop-btn", min_width=80, visible=False)
-                    with gr.Row():
+                    with gr.Row(elem_classes="train-actions"):
                         resume_btn = gr.Button("Resume", elem_id="resume-btn", min_width=80, visible=False)
                         reset_btn = gr.Button("Reset", elem_id="reset-btn", min_width=80, visible=False)
                     restore_btn = gr.Button("Restore your last run", visible=False, elem_id="restore-btn")
@@ -425,14 +426,14 @@ class TrainTab:
                                                      "seed: as the original")
                         loss = gr.Dropdown(list(LOSSES), value="lsgan", label="Loss")
                         max_steps = WholeNumber(0, label="Max steps", precision=0, minimum=0, info="0 = no step limit")
-                with gr.Column(scale=5, min_width=360):
+                with gr.Column(scale=5, min_width=360, elem_id="train-live"):
                     status = gr.HTML(idle_status, elem_id="status")
                     loss_plot = gr.LinePlot(idle_loss, x="step", y="value", color="curve", title="Losses", height=270,
                                             label="Losses", show_label=False, color_map=LOSS_COLOURS,
                                             elem_id="loss-plot", y_title="loss (batch sum)")
                     d_out = d_plot(idle_d, label="Discriminator outputs", height=270, elem_id="d-plot")
                     gr.Markdown(TRAIN_HELP, elem_classes="help")
-                with gr.Column(scale=4, min_width=300):
+                with gr.Column(scale=4, min_width=300, elem_id="train-samples"):
                     gr.Markdown(GRID_HELP, elem_classes="help")
                     grid = gr.Image(show_label=False, format="png", interactive=False,
                                     elem_id="train-grid", buttons=["download", "fullscreen"])
