@@ -137,6 +137,38 @@ def theme():
                           font_mono=["ui-monospace", "Consolas", "monospace"])
 
 
+def atomic_image_cache() -> None:
+    """Make Gradio write the pictures it caches atomically (gradio 6.31's save_pil_to_cache truncates in place).
+
+    Gradio names a cached picture by its content's hash, so visitors shown the same picture share one
+    file, and it rewrites that file on every request: a second visitor's request truncated it while the
+    first one's download was being served ("Too little data for declared Content-Length"; 4 of 36
+    Probe answers failed in bench/hostile_soak.py with ten visitors probing one digit). Same name means
+    same bytes, so a file already there is reused; a new one is written aside and renamed into place.
+    """
+    import uuid
+
+    from gradio import processing_utils as pu
+
+    def save_pil_to_cache(img, cache_dir: str, name: str = "image", format: str = "webp") -> str:
+        data = pu.encode_pil_to_bytes(img, format)
+        folder = Path(cache_dir) / pu.hash_bytes(data)
+        folder.mkdir(exist_ok=True, parents=True)
+        path = (folder / f"{name}.{format}").resolve()
+        try:
+            if path.stat().st_size == len(data):
+                os.utime(path)  # delete_cache ages files by time: one handed out again is kept
+                return str(path)
+        except OSError:
+            pass
+        tmp = path.with_name(f".{uuid.uuid4().hex}.tmp")
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+        return str(path)
+
+    pu.save_pil_to_cache = save_pil_to_cache  # save_img_array_to_cache and image_utils look it up here
+
+
 def stop_sessions_on_exit(store: SessionStore, wait: float = 10.0) -> None:
     """On SIGTERM or Ctrl-C: stop every session's training, let it save, keep the checkpoints, then exit."""
     stopping = threading.Event()
@@ -165,6 +197,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         sys.exit(2)
     stop_sessions_on_exit(ctx.store)
     sweep_idle_sessions(ctx.store)
+    atomic_image_cache()
     # Training waits in its own line (TrainingGate), so this queue only holds short requests.
     demo.queue(max_size=QUEUE_SIZE)
     demo.launch(server_name=args.host, server_port=args.port, share=args.share, theme=theme(),
