@@ -89,9 +89,8 @@ def grids_of(trainer: Any) -> list[tuple[int, torch.Tensor]]:
 def save_grids(run_dir: Path, grids: list[tuple[int, torch.Tensor]]) -> None:
     """Write the grids (uint8 [10*cols, 28, 28], all the same shape) beside the run's checkpoint, atomically."""
     grids = [(s, g) for s, g in grids if g.shape == grids[-1][1].shape] if grids else []
-    if not grids:
+    if not grids or not run_dir.is_dir():  # no folder: the run was reset or its session ended meanwhile
         return
-    run_dir.mkdir(parents=True, exist_ok=True)
     tmp = run_dir / f".{TIMELINE_NAME}.tmp"
     with open(tmp, "wb") as f:
         np.savez_compressed(f, steps=np.array([s for s, _ in grids], dtype=np.int64),

@@ -2,6 +2,8 @@
 
     python scripts/screenshots.py --seconds 60                        # train, generate, probe
     python scripts/screenshots.py --seconds 60 --teach --ablation-seconds 60   # also ablation, D's view, style
+    python scripts/screenshots.py --handwriting                       # only tab 8, pretrained model and its S
+    python scripts/screenshots.py --phone --seconds 20                # every tab at 390x844 -> docs/screenshots/phone/
 
 Add `--data-dir DIR` for full MNIST (the default is what the app finds: $GANCLS_DATA, a cached
 download or the embedded subset). Needs playwright and a Chromium (Debian's /usr/bin/chromium by
@@ -58,8 +60,8 @@ def parser(doc: str) -> argparse.ArgumentParser:
 
 
 @contextmanager
-def app_page(args: argparse.Namespace) -> Iterator[Any]:
-    """The app in a subprocess and a 1280-wide Chromium page open on it."""
+def app_page(args: argparse.Namespace, phone: bool = False) -> Iterator[Any]:
+    """The app in a subprocess and a 1280-wide Chromium page open on it (a 390x844 touch screen with `phone`)."""
     from playwright.sync_api import sync_playwright
 
     Path(args.out).mkdir(parents=True, exist_ok=True)
@@ -68,7 +70,9 @@ def app_page(args: argparse.Namespace) -> Iterator[Any]:
     try:
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=args.chromium, args=ARGS)
-            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            page = (browser.new_page(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True,
+                                     device_scale_factor=2) if phone else
+                    browser.new_page(viewport={"width": 1280, "height": 900}))
             page.goto(f"http://127.0.0.1:{port}/")
             page.wait_for_selector("#train-btn")
             yield page
@@ -115,14 +119,62 @@ def teaching_tabs(page: Any, out: Path, ablation_seconds: int) -> None:
     page.screenshot(path=str(out / "style.png"), full_page=True)
 
 
+TABS = ["1 · Train", "2 · Generate", "3 · Probe", "4 · Ablation", "5 · D's view", "6 · Style vs label",
+        "7 · Timeline & export"]
+
+
+def phone_shots(page: Any, out: Path, seconds: int) -> None:
+    """At 390x844: what a student sees right after tapping Train (the screen, not the page), then every tab."""
+    out.mkdir(parents=True, exist_ok=True)
+    page.get_by_label("Time budget (s)").fill(str(seconds))
+    page.locator("#train-btn").tap()
+    page.wait_for_selector("#status .gc-running", timeout=120_000)
+    page.wait_for_timeout(1500)
+    page.screenshot(path=str(out / "train-tapped.png"))  # the status must be on this screen
+    page.wait_for_selector("#status .gc-done", timeout=(seconds + 120) * 1000)
+    page.wait_for_timeout(1500)
+    for i, tab in enumerate(TABS, 1):
+        page.get_by_role("tab", name=tab).tap()
+        page.wait_for_timeout(1500)
+        page.screenshot(path=str(out / f"tab{i}.png"), full_page=True)
+
+
+def handwriting_tab(page: Any, out: Path) -> None:
+    """Tab 8 with the model in use: a gallery 7 written as 0-9, and a date in its hand."""
+    page.get_by_role("tab", name="8 · Your handwriting").click()
+    page.locator("#hw-gallery .thumbnail-item").nth(17).click()  # the gallery's second row of 0..9
+    page.wait_for_selector("#hw-caption:has-text('(a 7)')")
+    page.wait_for_selector("#hw-text:has-text('G wrote 0–9')", timeout=120_000)
+    page.get_by_label("Number or date (1–16 digits)").fill("20261231")
+    page.click("#hw-write-btn")
+    page.wait_for_selector("#hw-number-image img")
+    page.wait_for_selector("#hw-number-file a, #hw-number-file .file-preview")
+    page.wait_for_timeout(800)
+    page.screenshot(path=str(out / "handwriting.png"), full_page=True)
+    print(page.inner_text("#hw-text"))
+
+
 def main() -> None:
     """Start the app, use the tabs in a browser, save the screenshots."""
     p = parser(__doc__)
     p.add_argument("--seconds", type=int, default=60, help="training budget of the photographed run")
     p.add_argument("--teach", action="store_true", help="also photograph the teaching tabs (4-6)")
     p.add_argument("--ablation-seconds", type=int, default=60, help="ablation budget per objective (with --teach)")
+    p.add_argument("--phone", action="store_true", help="photograph every tab at 390x844 into OUT/phone/ instead")
+    p.add_argument("--handwriting", action="store_true",
+                   help="only photograph tab 8 (Your handwriting) with the pretrained model: no Train run")
     a = p.parse_args()
     out = Path(a.out)
+    if a.handwriting:
+        with app_page(a) as page:
+            handwriting_tab(page, out)
+        print(f"wrote {out / 'handwriting.png'}")
+        return
+    if a.phone:
+        with app_page(a, phone=True) as page:
+            phone_shots(page, out / "phone", a.seconds)
+        print(f"wrote the phone screenshots in {out / 'phone'}")
+        return
     with app_page(a) as page:
         train(page, a.seconds)
         page.wait_for_timeout(1500)  # let the plots finish their transition

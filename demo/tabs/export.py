@@ -33,7 +33,9 @@ downloaded in the Train tab) to use it in Generate, Probe and these tabs; it is 
 def plain_upload_error(err: CheckpointError, file: str, name: str) -> CheckpointError:
     """The loader's message for an uploaded file, naming it as the visitor knows it (not the server's temp
     path) and without the loader's byte counts."""
-    text = str(err).replace(str(file), name).replace(str(Path(file).resolve()), name)
+    text = str(err).replace(str(Path(file).resolve()), name).replace(str(file), name)
+    if text.startswith(name):  # "uploaded file x.safetensors: ..." (the message is capitalised: keep the name as is)
+        text = "uploaded file " + text
     text = re.sub(r" \(header of \d+ bytes in a \d+-byte file\)", " (cut short, or another kind of file)", text)
     text = re.sub(r" \(\d+ bytes, \d+ expected\)", "", text)
     return CheckpointError(text)

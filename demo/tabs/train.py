@@ -266,7 +266,8 @@ class TrainTab:
         finally:  # also when the visitor leaves mid-run: what was trained is kept (a run that trained nothing
             if trainer.step_count > 0:  # must not replace the model in use with an untrained one)
                 session.adopt(trainer, view.saved)
-            save_grids(session.run_dir, grids_of(trainer))  # so a restored run still has its timeline
+            if not session.closed:  # a closed session's folder is being kept or deleted: leave it alone
+                save_grids(session.run_dir, grids_of(trainer))  # so a restored run still has its timeline
         return view
 
     def _final(self, session: Session, view: RunView) -> tuple:
