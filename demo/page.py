@@ -30,7 +30,7 @@ right digit, not just a plausible one. **Train** a model live, **Generate** digi
 
 def build_demo(ctx: AppContext) -> gr.Blocks:
     """The Gradio Blocks app over a loaded AppContext."""
-    with gr.Blocks(title="GAN-CLS digits", analytics_enabled=False, delete_cache=(3600, 3600)) as demo:
+    with gr.Blocks(title="GAN-CLS digits", analytics_enabled=False, delete_cache=(600, 1800)) as demo:
         gr.Markdown(INTRO, elem_id="intro")
         using = gr.Markdown(using_text(None, ctx.pretrained_note), elem_id="using")
         train, export = TrainTab(ctx), ExportTab(ctx)

@@ -34,6 +34,16 @@ MAX_SECONDS_PER_RUN = 3600.0  # one Train/Resume click may hold the shared train
 RUNNING = ("Training… Press Stop to keep the model as it is now; when the run ends, "
            "Generate and Probe switch to it.")
 AFTER = "Generate and Probe now use this model; download its checkpoint below, or press Resume to go on."
+# After Download's click has handed over the file: save it, then forget it, so the next click asks the
+# server again (a DownloadButton that holds a value also downloads that old file when clicked).
+SAVE_DOWNLOAD_JS = """(file) => {
+  if (file && file.url) {
+    const a = document.createElement("a");
+    a.href = file.url; a.download = file.orig_name || "gancls.safetensors";
+    document.body.appendChild(a); a.click(); a.remove();
+  }
+  return null;
+}"""
 TRAIN_HELP = """**Reading the curves.** D is rewarded for saying *real & matching* (1) only for real digits with
 their right label. Early on D(real, right) climbs while D(fake, right) and D(real, wrong) fall; as G
 improves, D(fake, right) creeps back up. Curves that flatten at 0 or 1 for long mean one side has won."""
@@ -275,8 +285,8 @@ class TrainTab:
 
     @staticmethod
     def _download(session: Session) -> Any:
-        path = kept_file(session.checkpoint)
-        return gr.DownloadButton(value=path, visible=True) if path else gr.skip()
+        # Shown without a file: Gradio copies a checkpoint into its cache only when Download is clicked.
+        return gr.DownloadButton(value=None, visible=True) if kept_file(session.checkpoint) else gr.skip()
 
     @user_errors
     def stop(self, request: gr.Request) -> str:
@@ -469,7 +479,8 @@ class TrainTab:
         stop_btn.click(self.stop, None, note, api_name="stop", concurrency_limit=None, show_progress="hidden")
         self.reset_event = settled(reset_btn.click(self.reset, None, run_outputs, api_name="reset",
                                                    concurrency_limit=None, show_progress_on=[note]))
-        download.click(self.download, None, download, api_name="download", concurrency_limit=None)
+        download.click(self.download, None, download, api_name="download", concurrency_limit=None).then(
+            None, download, download, js=SAVE_DOWNLOAD_JS, api_visibility="private")
         arch.input(self.preset, arch, [batch_size, lr_d, lr_g], api_visibility="private")
         restored = restore_btn.click(self.restore, offered, [*run_outputs, restore_btn, last_run], api_name="restore",
                                      concurrency_limit=2, show_progress_on=[note])
