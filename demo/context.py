@@ -123,8 +123,16 @@ class AppContext:
 
     def using(self, session: Session) -> str:
         """The 'Using: …' line for this session."""
+        if session.model is None and not session.running and self.store.find_run(session.put_away) is not None:
+            return self.put_away_text()
         steps = session.model_steps if session.model is not None else None
         return using_text(steps, self.pretrained_note, training=session.running)
+
+    def put_away_text(self) -> str:
+        """The 'Using: …' line for a visitor whose run was saved and freed while they were idle."""
+        return (f"**Using:** {self.pretrained_note} · your run was saved and put away after "
+                f"{self.limits.idle_seconds / 60:g} min without activity: press **Restore your last run** "
+                "on the Train tab to bring it back")
 
 
 def startup_data(data_dir: str | os.PathLike | None) -> MnistData:

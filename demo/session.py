@@ -51,6 +51,7 @@ class Session:
     stop: threading.Event = field(default_factory=threading.Event)
     running: bool = False
     closed: bool = False
+    put_away: str | None = None  # run id of this visitor's run that was saved and freed while they were idle
     last_used: float = field(default_factory=time.monotonic)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -83,7 +84,7 @@ class Session:
         """Make the trainer's current model the one Generate and Probe use (a copy: training may go on)."""
         model = copy.deepcopy(trainer.model).cpu().eval()
         with self.lock:
-            self.model, self.model_steps = model, trainer.step_count
+            self.model, self.model_steps, self.put_away = model, trainer.step_count, None
             if checkpoint is not None:
                 self.checkpoint = checkpoint
 
@@ -96,7 +97,7 @@ class Session:
         with self.lock:
             if self.running:
                 raise BusyError("training did not stop in time; try Reset again in a moment")
-            self.trainer, self.model, self.model_steps, self.checkpoint = None, None, 0, None
+            self.trainer, self.model, self.model_steps, self.checkpoint, self.put_away = None, None, 0, None, None
             # The run's files go, but not the pictures: the page may still be fetching the last one.
             for name in RUN_FILES:
                 (self.run_dir / name).unlink(missing_ok=True)
@@ -311,6 +312,7 @@ class SessionStore:
         self.anonymous_seconds, self.runs_quota, self.temp_quota = anonymous_seconds, runs_quota, temp_quota
         self.gate = TrainingGate(train_slots, train_waiting)
         self._sessions: OrderedDict[str, Session] = OrderedDict()
+        self._put_away: OrderedDict[str, str] = OrderedDict()  # session hash -> run id freed while idle
         self._lock = threading.Lock()
         self._next_prune = 0.0
 
@@ -322,7 +324,8 @@ class SessionStore:
             if session is None:
                 run_id = uuid.uuid4().hex  # not the hash: nothing guessable on disk
                 keep = self.keep_root / run_id if self.keep_root is not None else None
-                session = self._sessions[key] = Session(id=key, run_dir=self.root / run_id, keep_dir=keep)
+                session = self._sessions[key] = Session(id=key, run_dir=self.root / run_id, keep_dir=keep,
+                                                        put_away=self._put_away.pop(key, None))
             self._sessions.move_to_end(key)
             session.last_used = time.monotonic()
             expired = self._expired(keep=key)
@@ -351,6 +354,14 @@ class SessionStore:
                 return False  # the run ends on its own, saves, and is kept (see Session.training)
             session.trainer = session.model = None
         return had_model
+
+    def put_away(self, session_hash: str | None) -> str | None:
+        """The id of this visitor's run that was saved and freed while they were idle (Restore brings it
+        back), unless they have trained, restored or reset since; None otherwise. Does not count as activity."""
+        with self._lock:
+            session = self._sessions.get(session_hash) if session_hash else None
+            run_id = session.put_away if session is not None else self._put_away.get(session_hash or "")
+        return run_id if run_id is not None and self.find_run(run_id) is not None else None
 
     def find_run(self, run_id: str | None) -> Path | None:
         """The checkpoint file of run `run_id` (a live session's or a kept one), or None."""
@@ -465,6 +476,12 @@ class SessionStore:
             idle = self.anonymous_seconds if key.startswith(ANONYMOUS) else self.idle_seconds
             if key != keep and not s.running and (too_many or now - s.last_used > idle):
                 out.append(self._sessions.pop(key))
+                had_run = s.model is not None or s.trainer is not None
+                if s.keep_dir is not None and not key.startswith(ANONYMOUS) and (had_run or s.put_away):
+                    # The visitor may come back to this tab: the page then says where the run went.
+                    self._put_away[key] = s.run_id if had_run else s.put_away
+                    while len(self._put_away) > 4 * self.capacity:
+                        self._put_away.popitem(last=False)
         return out
 
     def sweep(self) -> int:

@@ -21,11 +21,14 @@ from gancls.checkpoint import load_checkpoint
 from gradio_helpers import wait_outputs
 from test_app_reliability import raw_call, train_args
 
+IDLE_S = 6  # the module's app frees a visitor's trainer after this long without a request
+
 
 @pytest.fixture(scope="module")
 def app(tiny_checkpoint: Path, data_dir: Path | None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[AppProcess]:
     """The app with small public-server limits, its own runs folder and TMPDIR."""
-    server = launch(tiny_checkpoint, tmp_path_factory.mktemp("hostile"), *LIMITS, data_dir=data_dir)
+    server = launch(tiny_checkpoint, tmp_path_factory.mktemp("hostile"), *LIMITS, "--idle-minutes", str(IDLE_S / 60),
+                    data_dir=data_dir)
     yield server
     server.stop()
 
@@ -79,6 +82,22 @@ def test_one_run_per_visitor_and_a_full_training_line_never_blocks_generate(app:
     job.result(timeout=60)
     for w in waiting:  # a run stopped while it waited says so; none ever started
         assert "Stopped before the run started" in refusal(lambda w=w: w.result(timeout=60))
+
+
+def test_a_visitor_back_after_the_idle_timeout_is_told_and_can_restore(app: AppProcess) -> None:
+    visitor = Client(app.url, verbose=False)
+    visitor.predict(*train_args(seconds=0, max_steps=3, seed=21), api_name="/train")
+    assert "your model trained for 3 steps" in visitor.predict(api_name="/using")
+    time.sleep(IDLE_S + 1)
+    Client(app.url, verbose=False).predict([1], 1, 0, False, api_name="/generate")  # anyone's request frees idle ones
+    (kept,) = [d for d in app.kept_runs() if (d / "gancls.json").is_file()
+               and json.loads((d / "gancls.json").read_text())["train_config"]["seed"] == 21]
+    using = visitor.predict(api_name="/using")  # what the page's minute check shows too
+    assert "put away after 0.1 min" in using and "Restore your last run" in using, using
+    assert "trained for" not in using  # not silently the pretrained model, nor a stale 'your model'
+    out = visitor.predict(kept.name, api_name="/restore")
+    assert "Restored" in out[0] and "trained for 3 steps" in out[4]
+    assert "put away" not in visitor.predict(api_name="/using")
 
 
 @pytest.mark.slow

@@ -357,6 +357,17 @@ class TrainTab:
         step = self._offer_step(run_id, self.session(request))
         return RunState.of(self.session(request), offer=step).buttons()[-1]
 
+    def put_away(self, request: gr.Request) -> tuple:
+        """Every minute: if this visitor's run was saved and freed while they were idle, the 'Using:' line says
+        so and Restore offers it (this check does not count as activity, so it never keeps a session alive)."""
+        run_id = self.ctx.store.put_away(session_hash(request))
+        path = self.ctx.store.find_run(run_id)
+        if run_id is None or path is None:
+            return gr.skip(), gr.skip(), gr.skip()
+        step = read_meta(path).get("step")
+        restore = RunState(offer=step if isinstance(step, int) else -1).buttons()[-1]
+        return self.ctx.put_away_text(), restore, run_id
+
     def _offer_step(self, run_id: Any, session: Session) -> int | None:
         # The step of the kept run Restore would bring back (-1: unknown), or None if there is none to offer.
         path = self.ctx.store.find_run(run_id)
@@ -487,6 +498,7 @@ class TrainTab:
         remembered(settled(restored))
         page.load(None, None, tab_run, js="() => sessionStorage.getItem('gancls-tab-run') || ''").then(
             self.offer, [tab_run, last_run], [restore_btn, offered], **quick)
+        gr.Timer(60).tick(self.put_away, None, [using, restore_btn, offered], **quick)
 
 
 def data_for_run(ctx: AppContext, n_train: int, holdout: int) -> Any:
