@@ -313,3 +313,20 @@ def test_a_bad_upload_names_the_file_not_the_server_path(page, tmp_path: Path) -
     text = toast.inner_text()
     assert "/tmp" not in text and "gradio" not in text and "bytes" not in text, text
     assert error_badges(page) == []
+
+
+def test_your_handwriting_tab(page) -> None:
+    # Tab 8: a gallery digit's style written as 0-9 (the test app's model has no S: it is trained first, a
+    # few seconds), then a number in that style, shown and offered as a file.
+    page.get_by_role("tab", name="8 · Your handwriting").click()
+    page.locator("#hw-gallery .thumbnail-item").nth(7).click()  # the gallery's first row is 0..9
+    page.wait_for_selector("#hw-caption:has-text('(a 7)')")
+    page.wait_for_selector("#hw-text:has-text('G wrote 0–9')", timeout=90_000)
+    page.wait_for_selector("#hw-seen img")
+    page.wait_for_selector("#hw-result img")
+    page.get_by_label("Number or date (1–16 digits)").fill("20261231")
+    page.click("#hw-write-btn")
+    page.wait_for_selector("#hw-number-image img")
+    page.wait_for_selector("#hw-number-file a, #hw-number-file .file-preview")
+    assert "20261231" in page.inner_text("#hw-number-file"), page.inner_text("#hw-number-file")
+    shot(page, "9-handwriting")

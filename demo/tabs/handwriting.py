@@ -32,15 +32,16 @@ from ..ui import INFER, PRIVATE, png, session_hash, user_errors
 HANDWRITING_HELP = """**Your handwriting, every digit.** G draws a digit from a *label* (what to write) and a
 *noise vector* (how to write it: slant, thickness, width). A small **style encoder S**, trained to undo G (Reed et
 al. 2016, §4.4), reads a digit and returns the noise that would draw it; G then writes every label with that noise.
-Pick a real test digit, draw one, or upload a picture of one on plain paper: **S sees** shows the 28×28 digit S
-reads, and the row shows 0–9 written in that hand. The pretrained model ships with its S; for a model you trained
-or uploaded, S is trained the first time (a few seconds, once per model)."""
+Pick a real test digit, draw one, or upload a picture of one on plain paper (into **Style source**): **S sees**
+shows the 28×28 digit S reads, and the row shows 0–9 written in that hand. The pretrained model ships with its S; for a
+model you trained or uploaded, S is trained the first time (a few seconds, once per model)."""
 NUMBER_HELP = f"""**Write a number or a date** (up to {MAX_TEXT} digits, e.g. 20261231) in one style: the style
 source's above, or a seed's (the noise vector that seed draws, as in Generate). Shown and offered as a PNG file."""
 NO_SOURCE = "no style source: pick a test digit, draw one or upload one first"
 RESULT_SCALE = 3  # the source-and-ten-digits picture
 NUMBER_SCALE = 4  # the written number, shown and downloaded (nearest-neighbour: crisp strokes)
-STYLE_FROM = [("the style source above", "source"), ("a seed", "seed")]
+GALLERY_ROWS = 3  # rows of 0-9 from the shared gallery: enough to choose from, short enough to see the result
+STYLE_FROM = [("the style source", "source"), ("a seed", "seed")]
 
 
 class HandwritingTab:
@@ -143,8 +144,12 @@ class HandwritingTab:
     def gallery_pick(self, evt: gr.SelectData) -> tuple[np.ndarray, str]:
         """The clicked gallery digit as the style source, and a line naming it."""
         digit, label, test_index = self.ctx.gallery[validate.whole("Gallery index", evt.index, 0,
-                                                                   len(self.ctx.gallery) - 1)]
+                                                                   len(self.gallery()) - 1)]
         return digit, f"MNIST test digit #{test_index:,} (a {label}) is the style source."
+
+    def gallery(self) -> list[tuple[np.ndarray, int, int]]:
+        """The gallery's digits: the first GALLERY_ROWS rows of 0-9 of the shared gallery (Probe shows them all)."""
+        return self.ctx.gallery[:10 * GALLERY_ROWS]
 
     def uploaded(self) -> str:
         """The caption for an uploaded style source."""
@@ -173,39 +178,37 @@ class HandwritingTab:
         first_digit, first_caption, first_seen, first_picture, first_text = self.first_view()
         with gr.Tab("8 · Your handwriting", id="handwriting"):
             gr.Markdown(HANDWRITING_HELP, elem_classes="help")
+            # Full width: Gradio keeps gallery thumbnails at least 100 px wide, so ten to a row need the room.
+            with gr.Column(), gr.Tabs():
+                with gr.Tab("MNIST test digits"):
+                    gallery = gr.Gallery([(upscale(d, 3), f"label {k}") for d, k, _ in self.gallery()],
+                                         columns=10, rows=GALLERY_ROWS, height="auto", allow_preview=False,
+                                         format="png", show_label=False, elem_id="hw-gallery")
+                with gr.Tab("Draw"):
+                    sketch = DrawingPad(canvas_size=(280, 280), fixed_canvas=True, layers=False,
+                                        brush=gr.Brush(default_size=12, colors=["#000000"], color_mode="fixed"),
+                                        label="Pick the brush, then draw one digit, large", elem_id="hw-sketch")
+                    draw_btn = gr.Button("Use this drawing", elem_id="hw-draw-btn")
             with gr.Row(equal_height=False):
-                with gr.Column(scale=4), gr.Tabs():
-                    with gr.Tab("MNIST test digits"):
-                        gallery = gr.Gallery([(upscale(d, 3), f"label {k}") for d, k, _ in self.ctx.gallery],
-                                             columns=10, height="auto", allow_preview=False, format="png",
-                                             show_label=False, elem_id="hw-gallery")
-                    with gr.Tab("Draw"):
-                        sketch = DrawingPad(canvas_size=(280, 280), fixed_canvas=True, layers=False,
-                                            brush=gr.Brush(default_size=12, colors=["#000000"], color_mode="fixed"),
-                                            label="Pick the brush, then draw one digit, large", elem_id="hw-sketch")
-                        draw_btn = gr.Button("Use this drawing", elem_id="hw-draw-btn")
-                with gr.Column(scale=5):
-                    with gr.Row(equal_height=False):
-                        source = DigitImage(first_digit, label="Style source (or upload one)", type="filepath",
-                                            image_mode=None, format="png", sources=["upload", "clipboard"],
-                                            height=180, elem_id="hw-source")
-                        seen = gr.Image(first_seen, label="S sees (28×28)", format="png", interactive=False,
-                                        height=180, elem_id="hw-seen")
+                source = DigitImage(first_digit, label="Style source", type="filepath", image_mode=None, format="png",
+                                    sources=["upload", "clipboard"], height=170, min_width=160, scale=1,
+                                    elem_id="hw-source", elem_classes="digits")
+                seen = gr.Image(first_seen, label="S sees (28×28)", format="png", interactive=False, height=170,
+                                min_width=160, scale=1, elem_id="hw-seen", elem_classes="digits")
+                with gr.Column(scale=3):
                     caption = gr.Markdown(first_caption, elem_id="hw-caption")
                     go = gr.Button("Write 0–9 in this style", variant="primary", elem_id="hw-btn")
+                    text = gr.Markdown(first_text, elem_id="hw-text")
             result = gr.Image(first_picture, label="The source, then 0–9 in its style", format="png",
                               interactive=False, elem_id="hw-result", elem_classes="digits",
                               buttons=["download", "fullscreen"])
-            text = gr.Markdown(first_text, elem_id="hw-text")
             gr.Markdown(NUMBER_HELP, elem_classes="help")
             with gr.Row(equal_height=False):
-                with gr.Column(scale=2, min_width=260):
+                with gr.Column(scale=2, min_width=320):
                     number = gr.Textbox("2026", label=f"Number or date (1–{MAX_TEXT} digits)", max_lines=1,
                                         placeholder="20261231", elem_id="hw-number")
-                    with gr.Row():
-                        style_from = gr.Radio(STYLE_FROM, value="source", label="Style from", elem_id="hw-style-from",
-                                              min_width=160)
-                        seed = WholeNumber(0, label="Seed", precision=0, minimum=0, elem_id="hw-seed", min_width=80)
+                    style_from = gr.Radio(STYLE_FROM, value="source", label="Style from", elem_id="hw-style-from")
+                    seed = WholeNumber(0, label="Seed (with “a seed”)", precision=0, minimum=0, elem_id="hw-seed")
                     write_btn = gr.Button("Write it", variant="primary", elem_id="hw-write-btn")
                 with gr.Column(scale=5):
                     number_image = gr.Image(show_label=False, format="png", interactive=False, height=140,
