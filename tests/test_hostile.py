@@ -134,6 +134,7 @@ def test_kill_9_during_a_run_then_restore_finds_its_last_autosave(tiny_checkpoin
         again.stop()
 
 
+@pytest.mark.slow  # five CLI processes, each importing torch: 45 s on the shared 2-core machine
 def test_cli_refuses_hostile_inputs_with_one_line(tmp_path: Path, tiny_checkpoint: Path) -> None:
     fifo = tmp_path / "pipe.png"
     os.mkfifo(fifo)
