@@ -34,7 +34,7 @@ def build_demo(ctx: AppContext) -> gr.Blocks:
         gr.Markdown(INTRO, elem_id="intro")
         using = gr.Markdown(using_text(None, ctx.pretrained_note), elem_id="using")
         train, export = TrainTab(ctx), ExportTab(ctx)
-        with gr.Tabs():
+        with gr.Tabs(overflow_behavior="wrap"):  # every tab reachable on a phone, no "•••" menu
             train.build(demo, using)
             GenerateTab(ctx).build()
             ProbeTab(ctx).build()

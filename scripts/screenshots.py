@@ -134,6 +134,9 @@ def phone_shots(page: Any, out: Path, seconds: int) -> None:
     page.wait_for_selector("#status .gc-done", timeout=(seconds + 120) * 1000)
     page.wait_for_timeout(1500)
     for i, tab in enumerate(TABS, 1):
+        if i > 2:  # a fresh page per tab: after a tab switch Gradio 6.31 can drop tab 3 from the bar (see README)
+            page.reload()
+            page.wait_for_selector("#train-btn")
         page.get_by_role("tab", name=tab).tap()
         page.wait_for_timeout(1500)
         page.screenshot(path=str(out / f"tab{i}.png"), full_page=True)
