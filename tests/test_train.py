@@ -104,7 +104,7 @@ def test_time_budget_counts_training_not_the_consumer(data) -> None:
             slept += 0.5
     wall = time.monotonic() - t0
     assert events[-1].reason == "time" and 0 < events[-1].step
-    assert t.train_seconds >= 1.0 and wall - t.train_seconds >= slept >= 1.0
+    assert t.train_seconds >= 1.0 and wall - t.train_seconds >= slept >= 0.5
     metrics = [e for e in events if isinstance(e, Metrics)]
     assert metrics[-1].elapsed >= 1.0 and metrics[-1].progress == 1.0
 
