@@ -293,7 +293,7 @@ def summary_rows(runs: list[dict[str, Any]]) -> list[list[Any]]:
     for r in runs:
         by_cand.setdefault(r["candidate"], []).append(r)
     for cand, rs in by_cand.items():
-        for s in rs[0]["milestones"]:
+        for s in [s for s in rs[0]["milestones"] if all(s in r["milestones"] for r in rs)]:  # shared samplers
             m = [r["milestones"][s] for r in rs]
             def cell(key: str) -> str:
                 return " ".join("-" if x[key] is None else f"{x[key] / 1000:g}k" for x in m)
@@ -321,7 +321,9 @@ def summarize(paths: list[Path]) -> int:
             return 2
     runs.sort(key=lambda r: (r["candidate"], r["seed"]))
     print(format_table(["candidate / sampler", "to 95 % (per seed)", "median", "to 99 %+div+AUC", "median",
-                        "nn div at end", "median"], summary_rows(runs)))
+                        "nn div at last eval", "median"], summary_rows(runs)))
+    ends = sorted({f"{r['candidate']} {r['seed']}: {r['points'][-1]['images_seen']:,}" for r in runs if r["points"]})
+    print(f"(last eval at images: {'; '.join(ends)})")
     print(f"(images seen; targets {TARGET_95_IMAGES:,} and {TARGET_99_IMAGES:,}; '-' = not reached; "
           f"seeds per candidate: {', '.join(sorted({r['candidate'] + ' ' + str(r['seed']) for r in runs}))})")
     return 0
