@@ -120,7 +120,7 @@ def teaching_tabs(page: Any, out: Path, ablation_seconds: int) -> None:
 
 
 TABS = ["1 · Train", "2 · Generate", "3 · Probe", "4 · Ablation", "5 · D's view", "6 · Style vs label",
-        "7 · Timeline & export"]
+        "7 · Timeline & export", "8 · Your handwriting"]
 
 
 def phone_shots(page: Any, out: Path, seconds: int) -> None:
@@ -134,10 +134,7 @@ def phone_shots(page: Any, out: Path, seconds: int) -> None:
     page.wait_for_selector("#status .gc-done", timeout=(seconds + 120) * 1000)
     page.wait_for_timeout(1500)
     for i, tab in enumerate(TABS, 1):
-        if i > 2:  # a fresh page per tab: after a tab switch Gradio 6.31 can drop tab 3 from the bar (see README)
-            page.reload()
-            page.wait_for_selector("#train-btn")
-        page.get_by_role("tab", name=tab).tap()
+        page.get_by_role("tab", name=tab, exact=True).tap()
         page.wait_for_timeout(1500)
         page.screenshot(path=str(out / f"tab{i}.png"), full_page=True)
 

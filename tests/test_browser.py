@@ -53,6 +53,17 @@ def grid_src(page) -> str | None:
     return img.get_attribute("src") if img else None
 
 
+def test_the_tab_bar_stays_whole_while_you_switch_tabs(page) -> None:
+    # A stray component directly under gr.Tabs once made one tab appear twice and "3 · Probe" vanish.
+    bar = page.locator(".tab-container").first.locator("[role=tab]")  # the page's tabs, not a tab's inner ones
+    names = bar.all_inner_texts()
+    assert len(names) == 8 and names[2] == "3 · Probe"
+    for name in names[1:] + names[:1]:
+        page.get_by_role("tab", name=name, exact=True).click()
+        page.wait_for_timeout(300)
+        assert bar.all_inner_texts() == names, f"after clicking {name}"
+
+
 def test_train_live_then_stop(page) -> None:
     page.get_by_label("Time budget (s)").fill("40")
     page.click("#train-btn")

@@ -180,11 +180,11 @@ class HandwritingTab:
             gr.Markdown(HANDWRITING_HELP, elem_classes="help")
             # Full width: Gradio keeps gallery thumbnails at least 100 px wide, so ten to a row need the room.
             with gr.Column(), gr.Tabs():
-                with gr.Tab("MNIST test digits"):
+                with gr.Tab("MNIST test digits", id="hw-pick-gallery"):  # ids unique on the page: see probe.py
                     gallery = gr.Gallery([(upscale(d, 3), f"label {k}") for d, k, _ in self.gallery()],
                                          columns=10, rows=GALLERY_ROWS, height="auto", allow_preview=False,
                                          format="png", show_label=False, elem_id="hw-gallery")
-                with gr.Tab("Draw"):
+                with gr.Tab("Draw", id="hw-pick-draw"):
                     sketch = DrawingPad(canvas_size=(280, 280), fixed_canvas=True, layers=False,
                                         brush=gr.Brush(default_size=12, colors=["#000000"], color_mode="fixed"),
                                         label="Pick the brush, then draw one digit, large", elem_id="hw-sketch")

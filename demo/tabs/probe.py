@@ -126,12 +126,14 @@ class ProbeTab:
             with gr.Row(equal_height=False):
                 with gr.Column(scale=5):
                     with gr.Tabs():
-                        with gr.Tab("MNIST test digits"):
+                        # Explicit ids: two inner tab sets with the same labels and default ids made Gradio
+                        # draw the page's tab bar wrongly (a tab twice, "3 · Probe" gone) after a click.
+                        with gr.Tab("MNIST test digits", id="probe-pick-gallery"):
                             gallery = gr.Gallery([(upscale(d, 3), f"label {k}") for d, k, _ in self.ctx.gallery],
                                                  columns=10, height="auto", allow_preview=False, format="png",
                                                  show_label=False, elem_id="gallery")
                             random_btn = gr.Button("Random digit", elem_id="random-btn")
-                        with gr.Tab("Draw"):
+                        with gr.Tab("Draw", id="probe-pick-draw"):
                             sketch = DrawingPad(canvas_size=(280, 280), fixed_canvas=True, layers=False,
                                                 brush=gr.Brush(default_size=12, colors=["#000000"],
                                                                color_mode="fixed"),

@@ -430,6 +430,9 @@ class TrainTab:
                     last_run = gr.BrowserState(None, storage_key="gancls-last-run", secret=ctx.browser_secret)
                     tab_run = gr.Textbox(visible=False)
                     offered = gr.Textbox(visible=False)  # the run id the Restore button would bring back
+                    # Inside the tab, not beside it: gr.Tabs takes any direct child for a tab, and a stray
+                    # Timer there made the tab bar draw one tab twice and lose another after a click.
+                    put_away_check = gr.Timer(60)
                     note = gr.Markdown(elem_id="train-note")
                     download = gr.DownloadButton("Download your checkpoint", visible=False, elem_id="download-btn")
                     seconds = gr.Number(60, label="Time budget (s)", minimum=0, info="0 = no time limit")
@@ -498,7 +501,7 @@ class TrainTab:
         remembered(settled(restored))
         page.load(None, None, tab_run, js="() => sessionStorage.getItem('gancls-tab-run') || ''").then(
             self.offer, [tab_run, last_run], [restore_btn, offered], **quick)
-        gr.Timer(60).tick(self.put_away, None, [using, restore_btn, offered], **quick)
+        put_away_check.tick(self.put_away, None, [using, restore_btn, offered], **quick)
 
 
 def data_for_run(ctx: AppContext, n_train: int, holdout: int) -> Any:
