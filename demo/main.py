@@ -190,6 +190,9 @@ def stop_sessions_on_exit(store: SessionStore, wait: float = 10.0) -> None:
 def main(argv: Sequence[str] | None = None) -> None:
     """Parse flags and serve the app; a bad flag, data dir or checkpoint exits with one line."""
     args = build_parser().parse_args(argv)
+    from gancls.device import share_malloc_arenas
+
+    share_malloc_arenas()  # before the server starts its threads
     try:
         demo, ctx = build_app(args)
     except ValueError as e:  # DataError, CheckpointError, ConfigError: the user's input, not a bug

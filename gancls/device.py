@@ -41,8 +41,30 @@ def describe_device(device: torch.device, threads: int | None = None) -> str:
 
 
 # glibc mallopt parameters (malloc.h)
-_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD, _M_ARENA_MAX = -1, -3, -8
 _MiB = 1 << 20
+
+
+def _mallopt(*settings: tuple[int, int]) -> bool:
+    """Apply glibc mallopt settings; False where there is no glibc (macOS, Windows, musl)."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        mallopt = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").mallopt
+    except (OSError, AttributeError):
+        return False
+    return all(mallopt(param, value) == 1 for param, value in settings)
+
+
+def share_malloc_arenas(arenas: int = 2) -> bool:
+    """Let all threads of this process share at most `arenas` glibc malloc arenas (call it early).
+
+    A web server runs each request on one of many threads, and glibc gives threads arenas of
+    their own (up to 8 per core); memory freed in one is not reused by another, so a long live
+    run's resident memory creeps up (bench/long_run_memory.py). The app calls this; the CLI,
+    one training thread, does not need it.
+    """
+    return _mallopt((_M_ARENA_MAX, arenas))
 
 
 def keep_freed_memory() -> bool:
@@ -57,18 +79,10 @@ def keep_freed_memory() -> bool:
     (each thread's malloc arena may: +180 MB in tests/test_soak.py), so the CLI and the benchmarks
     call this and the app does not. Returns False where there is no glibc (macOS, Windows, musl).
     """
-    if not sys.platform.startswith("linux"):
-        return False
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        mallopt = libc.mallopt
-    except (OSError, AttributeError):
-        return False
     # 32 MiB is glibc's upper bound for the mmap threshold. Setting either turns off glibc's own
     # (too timid) adjustment of both; 128 MiB was the smallest trim threshold that kept the seed at
     # batch 10 and 64 free of page faults (bench/throughput.py measures with it).
-    return all(mallopt(param, value) == 1 for param, value in ((_M_MMAP_THRESHOLD, 32 * _MiB),
-                                                              (_M_TRIM_THRESHOLD, 128 * _MiB)))
+    return _mallopt((_M_MMAP_THRESHOLD, 32 * _MiB), (_M_TRIM_THRESHOLD, 128 * _MiB))
 
 
 def fast_bf16(device: torch.device) -> bool:
