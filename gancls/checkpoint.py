@@ -16,11 +16,10 @@ import hashlib
 import json
 import os
 import struct
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import torch
 from safetensors.torch import load as st_load
@@ -30,6 +29,7 @@ from .config import ModelConfig
 from .encoder import EncoderConfig, StyleEncoder
 from .errors import UserError
 from .models import GANCLS
+from .sampling import write_atomic
 
 FORMAT = "gancls-checkpoint"
 FORMAT_VERSION = 1
@@ -75,18 +75,13 @@ def _atomic_write(path: Path, data: bytes) -> None:
     # Write a temp file in the same directory, fsync it, rename over the target, fsync the dir:
     # a reader sees the old file or the new one, never half of one, even after a crash.
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; a checkpoint is an ordinary file
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    dir_fd = os.open(path.parent, os.O_RDONLY)
+
+    def write(f: BinaryIO) -> None:
+        os.fchmod(f.fileno(), 0o644)  # mkstemp makes 0600; a checkpoint is an ordinary file
+        f.write(data)
+
+    write_atomic(path, write)
+    dir_fd = os.open(path.parent, os.O_RDONLY)  # and the rename itself survives a crash
     try:
         os.fsync(dir_fd)
     finally:

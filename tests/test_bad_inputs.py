@@ -19,12 +19,12 @@ import torch
 from PIL import Image, ImageDraw
 
 from gancls.checkpoint import save_checkpoint
-from gancls.cli import main
 from gancls.config import Budget, ConfigError, TrainConfig, model_preset, train_preset
 from gancls.images import ImageInputError, to_mnist
 from gancls.models import GANCLS
 from gancls.probe import label_scores, match_scores
 from gancls.sampling import label_grid, sample
+from tests.cli_helpers import run_cli
 
 REPO = Path(__file__).resolve().parents[1]
 NAN, INF = float("nan"), float("inf")
@@ -52,16 +52,6 @@ def _keep_signal_handlers():
     yield
     for s, h in saved.items():
         signal.signal(s, h)
-
-
-def run_cli(argv: list[str], capsys: pytest.CaptureFixture) -> tuple[int, str, str]:
-    """`python -m gancls ARGV` in-process: (exit code, stdout, stderr)."""
-    try:
-        rc = main(argv)
-    except SystemExit as e:  # argparse's usage errors
-        rc = e.code
-    out, err = capsys.readouterr()
-    return rc, out, err
 
 
 def assert_refused(rc: int, err: str, words: str, *, usage: bool = False) -> None:

@@ -18,7 +18,6 @@ from gancls.checkpoint import (
     load_checkpoint,
     save_checkpoint,
 )
-from gancls.cli import main
 from gancls.config import model_preset
 from gancls.data import load_embedded
 from gancls.encoder import (
@@ -37,6 +36,7 @@ from gancls.encoder import (
 from gancls.errors import UserError
 from gancls.judge import judge_predict, load_judge
 from gancls.models import GANCLS
+from tests.cli_helpers import run_cli
 
 REPO = Path(__file__).resolve().parents[1]
 PRETRAINED = REPO / "checkpoints" / "pretrained"
@@ -74,15 +74,6 @@ def digit_png(tmp_path_factory: pytest.TempPathFactory, digits) -> Path:
     path = tmp_path_factory.mktemp("img") / "seven.png"
     Image.fromarray(255 - seven).resize((280, 280), Image.Resampling.BILINEAR).save(path)
     return path
-
-
-def run_cli(argv: list[str], capsys: pytest.CaptureFixture) -> tuple[int, str, str]:
-    try:
-        rc = main(argv)
-    except SystemExit as e:  # argparse's usage errors
-        rc = e.code
-    out, err = capsys.readouterr()
-    return rc, out, err
 
 
 # ------------------------------------------------------------------------------------ training

@@ -15,12 +15,11 @@ from typing import Iterator
 import numpy as np
 import pytest
 import torch
+from conftest import ROOT, free_port, start_app, stop_app, wait_http
 from gradio_client import Client, handle_file
-from gradio_client.exceptions import AppError
 from PIL import Image, ImageDraw
 
-from conftest import ROOT, free_port, start_app, stop_app, wait_http
-
+from bench.hostile_table import refusal
 from gancls.draw import style_row
 from gancls.judge import judge_predict, load_judge
 
@@ -68,14 +67,6 @@ def drawing(tmp_path: Path, strokes: list[list[tuple[int, int]]], name: str = "d
     path = tmp_path / name
     canvas.save(path)
     return {"background": None, "layers": [handle_file(str(path))], "composite": handle_file(str(path))}
-
-
-def refusal(call) -> str:
-    try:
-        call()
-    except AppError as e:
-        return str(e)
-    return ""
 
 
 def test_style_transfer_and_write_number_are_endpoints(client: Client) -> None:

@@ -1,0 +1,17 @@
+"""Helpers for tests that run the CLI in-process."""
+
+from __future__ import annotations
+
+import pytest
+
+from gancls.cli import main
+
+
+def run_cli(argv: list[str], capsys: pytest.CaptureFixture) -> tuple[int, str, str]:
+    """`python -m gancls ARGV` in-process: (exit code, stdout, stderr)."""
+    try:
+        rc = main(argv)
+    except SystemExit as e:  # argparse's usage errors
+        rc = e.code
+    out, err = capsys.readouterr()
+    return rc, out, err
