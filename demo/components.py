@@ -74,11 +74,7 @@ class DrawingPad(gr.Sketchpad):
     unused drawings dropped.
     """
 
-    is_template = True
-
-    def __init__(self, *args: Any, **kwargs: Any):
-        super().__init__(*args, **kwargs)
-        self.blob_storage = OrderedDict()  # as gr.ImageEditor's dict, but trimmed (see accept_blobs)
+    is_template = True  # no __init__ of its own: Gradio reads the page config from __init__'s parameters
 
     def get_block_name(self) -> str:
         """The browser draws it with Gradio's image editor (as gr.Sketchpad)."""
@@ -111,6 +107,8 @@ class DrawingPad(gr.Sketchpad):
             raise gr.Error(f"Too many layers: the limit is {DRAWING_MAX_LAYERS}", print_exception=False)
         if any(len(f[1]) > DRAWING_MAX_BYTES for f in data.files):
             raise gr.Error(f"Drawing too large: the limit is {DRAWING_MAX_BYTES // 2**20} MB", print_exception=False)
+        if not isinstance(self.blob_storage, OrderedDict):  # gr.ImageEditor's dict, trimmed oldest first here
+            self.blob_storage = OrderedDict(self.blob_storage)
         super().accept_blobs(data)
         self.blob_storage.move_to_end(data.data["id"])
         while len(self.blob_storage) > BLOB_IDS:

@@ -301,14 +301,15 @@ def test_a_waiting_run_says_it_is_waiting(page, app_url: str) -> None:
     # Defect 5: a run queued behind another visitor's still said "Ready. Press Train…".
     from gradio_client import Client
 
+    from gradio_helpers import wait_outputs
+
     other = Client(app_url, verbose=False)
-    job = other.submit("cpu", "embedded", 6, 0, 0, "small", 64, 2e-4, 2e-4, 0, "gan-cls", "lsgan", api_name="/train")
-    t0 = time.monotonic()
-    while "Training" not in str(job.status().code).title() and time.monotonic() - t0 < 30:
-        time.sleep(0.1)  # until the other run holds the trainer
+    job = other.submit("cpu", "embedded", 60, 0, 0, "small", 64, 2e-4, 2e-4, 0, "gan-cls", "lsgan", api_name="/train")
+    wait_outputs(job, 2)  # the other run holds the training slot
     page.click("#train-btn")
     page.wait_for_selector("#status .gc-waiting:has-text('Waiting for a training slot')")
     assert visible(page, "#stop-btn")
+    other.predict(api_name="/stop")
     job.result(timeout=60)
     page.wait_for_selector("#status .gc-running, #status .gc-done", timeout=60_000)
 
