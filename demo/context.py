@@ -117,6 +117,10 @@ class AppContext:
         return status_html(state="idle", message=READY + extra), loss, d
 
     # ----------------------------------------------------------------- model
+    def session(self, request: Any) -> Session:
+        """The caller's session (a Gradio request, or None for a raw call without one)."""
+        return self.store.get(getattr(request, "session_hash", None))
+
     def model_for(self, session: Session) -> GANCLS:
         """The model Generate and Probe use for this session."""
         return session.model if session.model is not None else self.pretrained

@@ -50,7 +50,7 @@ def build_demo(ctx: AppContext) -> gr.Blocks:
 
         def show_using(request: gr.Request) -> str:
             """Which model Generate and Probe use for this session."""
-            return ctx.using(ctx.store.get(session_hash(request)))
+            return ctx.using(ctx.session(request))
 
         def unload(request: gr.Request) -> None:
             """The tab was closed: stop its training; its checkpoint is kept 24 h to restore, the rest deleted."""

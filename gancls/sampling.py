@@ -20,9 +20,6 @@ def to_uint8(images: torch.Tensor) -> torch.Tensor:
     return (images.detach().float().clamp(0, 1) * 255).round().to(torch.uint8).squeeze(1).cpu()
 
 
-check_labels = validate.labels  # the boundary check, under the name callers know
-
-
 @torch.no_grad()
 def sample(model: GANCLS, labels: Sequence[int] | torch.Tensor, generator: torch.Generator,
            noise: torch.Tensor | None = None, chunk: int = 64, max_chunk: int = 4096) -> torch.Tensor:
@@ -33,7 +30,7 @@ def sample(model: GANCLS, labels: Sequence[int] | torch.Tensor, generator: torch
     The seed's G normalises with batch statistics even when sampling, so for arch="seed" we
     generate in shuffled mixed-label batches of `chunk` (as its training batches were).
     """
-    y = check_labels(labels, model.cfg.num_classes)
+    y = validate.labels(labels, model.cfg.num_classes)
     if noise is None:
         noise = model.noise(len(y), generator)  # [N, noise_dim], drawn on the generator's device
     if not model.cfg.batch_stats_always:  # each digit on its own: chunks only bound the memory
@@ -54,7 +51,7 @@ def label_grid(model: GANCLS, labels: Sequence[int], per_label: int, seed: int,
 
     With `same_noise`, column j uses one noise vector for every label: one style, ten digits.
     """
-    y = check_labels(labels, model.cfg.num_classes)
+    y = validate.labels(labels, model.cfg.num_classes)
     per_label = validate.whole("samples per label", per_label, 1, 10_000)
     g = torch.Generator().manual_seed(validate.seed("seed", seed))
     if same_noise:

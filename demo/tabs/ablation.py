@@ -18,7 +18,7 @@ from gancls.train import Finished, Samples, Started
 from ..context import AppContext
 from ..live import live
 from ..session import Session
-from ..ui import D_CURVES, NOTHING_TRAINING, UPDATE_EVERY, curves, d_plot, png, session_hash, start_curves, \
+from ..ui import D_CURVES, NOTHING_TRAINING, UPDATE_EVERY, curves, d_plot, png, start_curves, \
     status_html, user_errors
 
 MAX_ABLATION_SECONDS = 1800.0  # per arm: one ablation holds the shared training queue for twice this
@@ -142,7 +142,7 @@ class AblationTab:
     def ablation(self, objective_a: str, objective_b: str, seconds: float, arch: str, seed: float,
                  request: gr.Request) -> Iterator[tuple]:
         """Train two objectives side by side (same seed and budget), live, then compare them."""
-        session = self.ctx.store.get(session_hash(request))
+        session = self.ctx.session(request)
         seconds = validate.number("Time per objective", seconds, 1,
                                   min(MAX_ABLATION_SECONDS, self.ctx.limits.max_run_seconds / 2))
         judge = self.ctx.judge()
@@ -181,7 +181,7 @@ class AblationTab:
     @user_errors
     def stop(self, request: gr.Request) -> str:
         """Ask this session's ablation (or training) to stop; what was learned is still compared."""
-        if not self.ctx.store.get(session_hash(request)).request_stop():
+        if not self.ctx.session(request).request_stop():
             return NOTHING_TRAINING
         return "Stopping… both models are then measured as they are."
 

@@ -21,7 +21,7 @@ from gancls.report import match_matrix, matrix_summary
 from gancls.teach import cell_examples
 
 from ..context import AppContext
-from ..ui import INFER, PRIVATE, session_hash, user_errors
+from ..ui import INFER, PRIVATE, user_errors
 
 DVIEW_PER_CLASS = 50  # real test digits per label behind the heat map: 500 digits x 10 labels = 5,000 D calls
 DVIEW_HELP = """**What is D looking at?** Each cell is D's average score for real test digits of one true label
@@ -85,7 +85,7 @@ class DViewTab:
     @user_errors
     def match_matrix(self, request: gr.Request) -> tuple[Any, str]:
         """The 10x10 heat map of D's mean score (true digit x label given) for the model in use, and its figures."""
-        session = self.ctx.store.get(session_hash(request))
+        session = self.ctx.session(request)
         _, y = self.digits()
         table = self._table(self.ctx.model_for(session))  # [M, 10]
         matrix = match_matrix(table, y)  # [10, 10]
@@ -102,7 +102,7 @@ class DViewTab:
             raise UserError("choose a true digit (row) and a label given to D (column) first")
         i, j = validate.label("True digit", true_label), validate.label("Label given to D", given_label)
         order = validate.choice("Order", order or "highest", list(ORDERS))
-        model = self.ctx.model_for(self.ctx.store.get(session_hash(request)))
+        model = self.ctx.model_for(self.ctx.session(request))
         x, y = self.digits()
         ex = cell_examples(model, x, y, i, j, k=10, per_class=DVIEW_PER_CLASS, order=order)
         items = [(upscale(img, 3), f"D = {s:.2f}") for img, s in zip(ex.images, ex.scores)]

@@ -20,7 +20,7 @@ from ..context import AppContext
 from ..limits import MAX_UPLOAD_MB
 from ..runstate import UPLOAD_DIR, grids_of
 from ..session import TIMELINE_NAME, BusyError, Session
-from ..ui import INFER, session_hash, user_errors
+from ..ui import INFER, user_errors
 from .train import data_for_run
 
 UPLOAD_MAX_BYTES = MAX_UPLOAD_MB * 2**20  # a `seed` run with its optimiser state is about 151 MB
@@ -57,7 +57,7 @@ class ExportTab:
     @user_errors
     def timeline(self, fps: float, request: gr.Request) -> tuple[str, str]:
         """The fixed-noise grids of this session's run as an animated GIF (shown, and as a file)."""
-        session = self.ctx.store.get(session_hash(request))
+        session = self.ctx.session(request)
         trainer = _trainer(session, "the timeline")
         path = str(timeline_animation(grids_of(trainer), session.run_dir / "gancls_timeline.gif",
                                       fps=fps, scale=2))
@@ -66,7 +66,7 @@ class ExportTab:
     @user_errors
     def history_csv(self, request: gr.Request) -> str:
         """The metric history of this session's run as a CSV file."""
-        session = self.ctx.store.get(session_hash(request))
+        session = self.ctx.session(request)
         trainer = _trainer(session, "the history")
         return str(history_csv(list(trainer.history), session.run_dir / "gancls_history.csv"))
 
@@ -75,7 +75,7 @@ class ExportTab:
         """Load an uploaded checkpoint through the safe loader; a good one becomes this session's model."""
         if not file:
             raise UserError("no file: choose a gancls checkpoint (.safetensors) to upload first")
-        session = self.ctx.store.get(session_hash(request))
+        session = self.ctx.session(request)
         name = Path(file).name
         try:
             ckpt = load_checkpoint(file, max_bytes=UPLOAD_MAX_BYTES)  # CheckpointError (a UserError) if unusable

@@ -11,7 +11,7 @@ from gancls.sampling import label_grid
 from ..components import WholeNumber
 from ..context import AppContext
 from ..limits import GENERATE_MAX_LABELS, GENERATE_MAX_PER_LABEL
-from ..ui import INFER, png, session_hash, user_errors
+from ..ui import INFER, png, user_errors
 
 MAX_PER_LABEL = GENERATE_MAX_PER_LABEL  # the name other modules and tests know
 GEN_HELP = """Each row is one chosen label, each column one noise vector. With **same noise for every label**
@@ -28,7 +28,7 @@ class GenerateTab:
     def generate(self, labels: list[int], per_label: float, seed: float, same_noise: bool,
                  request: gr.Request) -> tuple[str, str]:
         """A grid of generated digits, one row per chosen label (shown, and offered as a PNG file)."""
-        session = self.ctx.store.get(session_hash(request))
+        session = self.ctx.session(request)
         y = validate.labels(labels if labels is not None else [], max_count=GENERATE_MAX_LABELS).tolist()
         per = validate.whole("Samples per label", per_label, 1, MAX_PER_LABEL)
         seed = validate.seed("Seed", seed)

@@ -27,7 +27,7 @@ from gancls.models import GANCLS
 
 from ..components import DigitImage, DrawingPad, WholeNumber
 from ..context import AppContext
-from ..ui import INFER, PRIVATE, png, session_hash, user_errors
+from ..ui import INFER, PRIVATE, png, user_errors
 
 HANDWRITING_HELP = """**Your handwriting, every digit.** G draws a digit from a *label* (what to write) and a
 *noise vector* (how to write it: slant, thickness, width). A small **style encoder S**, trained to undo G (Reed et
@@ -84,7 +84,7 @@ class HandwritingTab:
             return encoder, float(encoder.info.get("train_seconds", 0.0))
 
     def _model(self, request: gr.Request | None) -> tuple[GANCLS, str]:
-        session = self.ctx.store.get(session_hash(request))
+        session = self.ctx.session(request)
         return self.ctx.model_for(session), self.ctx.using(session).replace("**Using:** ", "")
 
     # ------------------------------------------------------------------- handlers
@@ -125,7 +125,7 @@ class HandwritingTab:
         """`text` (1-16 digits) written in one style, the source's or a seed's: shown, and as a PNG file."""
         digits = check_text(text)
         style_from = validate.choice("Style from", style_from or "source", [v for _, v in STYLE_FROM])
-        session = self.ctx.store.get(session_hash(request))
+        session = self.ctx.session(request)
         model = self.ctx.model_for(session)
         if style_from == "seed":
             seed = validate.seed("Seed", seed)

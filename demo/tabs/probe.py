@@ -17,7 +17,7 @@ from gancls.probe import label_scores
 
 from ..components import DigitImage, DrawingPad
 from ..context import AppContext
-from ..ui import INFER, PRIVATE, session_hash, user_errors
+from ..ui import INFER, PRIVATE, user_errors
 
 PROBE_HELP = """Pick a real test digit (its real label is shown), press **Random digit**, draw one, or upload an
 image. D scores the image against the chosen label: **high = "a real digit that matches this label"**,
@@ -82,7 +82,7 @@ class ProbeTab:
         if image is None:
             raise UserError("no image: pick a test digit, press Random digit, draw one or upload one")
         digit = to_mnist(image)  # uint8 [28, 28]
-        return digit, label_scores(self.ctx.model_for(self.ctx.store.get(session_hash(request))), digit)
+        return digit, label_scores(self.ctx.model_for(self.ctx.session(request)), digit)
 
     @user_errors
     def use_drawing(self, sketch: Any) -> tuple[np.ndarray, str]:

@@ -9,7 +9,7 @@ from gancls.draw import strip_image, with_column_labels
 from gancls.teach import label_interpolation, noise_interpolation, style_grid
 
 from ..context import AppContext
-from ..ui import INFER, png, session_hash, user_errors
+from ..ui import INFER, png, user_errors
 
 STYLE_HELP = """**Style versus label.** G gets two inputs: a label and a random noise vector *z*. In the grid each
 **row keeps one z** and each **column is a label**: if G has learned to separate them, a row keeps its
@@ -26,7 +26,7 @@ class StyleTab:
     @user_errors
     def style_grid(self, n_styles: float, seed: float, request: gr.Request) -> str:
         """Rows: one noise vector (a handwriting style) each; columns: labels 0-9."""
-        session = self.ctx.store.get(session_hash(request))
+        session = self.ctx.session(request)
         images = style_grid(self.ctx.model_for(session), n_styles, list(range(10)), seed)  # [S, 10, 28, 28]
         grid = with_column_labels(images, range(10), scale=2, row_labels=[f"z{r + 1}" for r in range(len(images))])
         return png(session, grid, "style_grid.png")
@@ -34,7 +34,7 @@ class StyleTab:
     @user_errors
     def label_interpolation(self, start: float, end: float, steps: float, seed: float, request: gr.Request) -> str:
         """One noise vector, the label code sliding from one digit to another."""
-        session = self.ctx.store.get(session_hash(request))
+        session = self.ctx.session(request)
         strip = label_interpolation(self.ctx.model_for(session), start, end, steps, seed)  # [T, 28, 28]
         t = np.linspace(0, 1, len(strip))
         captions = [f"{int(start)}" if v == 0 else f"{int(end)}" if v == 1 else f"{v:.2f}" for v in t]
@@ -44,7 +44,7 @@ class StyleTab:
     def noise_interpolation(self, label: float, seed_a: float, seed_b: float, steps: float,
                             request: gr.Request) -> str:
         """One label, the noise moving from one seed's vector to another's."""
-        session = self.ctx.store.get(session_hash(request))
+        session = self.ctx.session(request)
         strip = noise_interpolation(self.ctx.model_for(session), label, steps, seed_a, seed_b)  # [T, 28, 28]
         t = np.linspace(0, 1, len(strip))
         captions = ["z(a)" if v == 0 else "z(b)" if v == 1 else f"{v:.2f}" for v in t]
