@@ -50,6 +50,8 @@ class AppContext:
     train_concurrency: int = 1
     gpu_chunk: Callable | None = None  # ZeroGPU chunk runner (see zerogpu.py), else None
     pretrained_encoder: StyleEncoder | None = None  # the checkpoint's style encoder S, if it carries one
+    pretrained_path: Path | None = None  # the shared model's checkpoint file; None = an untrained stand-in
+    pretrained_meta: dict[str, Any] = field(default_factory=dict)  # what that checkpoint says about itself
     browser_secret: str | None = None  # encrypts the run id kept in the browser; stable across restarts
     limits: Limits = field(default_factory=Limits)  # what one visitor may ask of the server (limits.py)
     _embedded: MnistData | None = field(default=None, repr=False)
@@ -130,7 +132,7 @@ class AppContext:
         if session.model is None and not session.running and self.store.find_run(session.put_away) is not None:
             return self.put_away_text()
         steps = session.model_steps if session.model is not None else None
-        return using_text(steps, self.pretrained_note, training=session.running)
+        return using_text(steps, self.pretrained_note, training=session.running, fine_tuned=session.from_pretrained)
 
     def put_away_text(self) -> str:
         """The 'Using: …' line for a visitor whose run was saved and freed while they were idle."""
@@ -153,9 +155,9 @@ def startup_data(data_dir: str | os.PathLike | None) -> MnistData:
 
 
 def load_pretrained(checkpoint: str | os.PathLike | None) -> tuple[GANCLS, str, list[dict[str, float]],
-                                                                 StyleEncoder | None]:
-    """The shared model, a note describing it, its metric history and its style encoder S (None if it has
-    none). No default checkpoint: an untrained model."""
+                                                                 StyleEncoder | None, Path | None, dict[str, Any]]:
+    """The shared model, a note describing it, its metric history, its style encoder S (None if it has
+    none), its checkpoint file and meta. No default checkpoint: an untrained model (path None, meta {})."""
     path = Path(checkpoint) if checkpoint is not None else PRETRAINED
     try:
         ckpt = load_checkpoint(path)
@@ -165,11 +167,11 @@ def load_pretrained(checkpoint: str | os.PathLike | None) -> tuple[GANCLS, str, 
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(0)
             model = GANCLS(model_preset("fast")).eval()
-        return model, "an untrained model (no pretrained checkpoint shipped): press Train", [], None
+        return model, "an untrained model (no pretrained checkpoint shipped): press Train", [], None, None, {}
     data = str(ckpt.meta.get("data", "")).split(" (")[0]
     note = f"pretrained model ({ckpt.model.cfg.arch}, {ckpt.step:,} steps" + (f" on {data})" if data else ")")
     history = [h for h in ckpt.meta.get("history", []) if isinstance(h, dict)]
-    return ckpt.model, note, history, ckpt.encoder
+    return ckpt.model, note, history, ckpt.encoder, ckpt.path, ckpt.meta
 
 
 def gallery_digits(data: MnistData, per_label: int = GALLERY_PER_LABEL, seed: int = 0) -> list[tuple[np.ndarray, int, int]]:
@@ -220,7 +222,7 @@ def load_context(*, checkpoint: str | None = None, data_dir: str | None = None, 
         raise ValueError(f"train threads must be at least 1 (got {train_threads})")
     # First, before any other torch work here, so no other thread keeps a pool of OpenMP workers.
     compute = ComputeThreads(train_threads or max(1, torch.get_num_threads() // train_concurrency), train_concurrency)
-    model, note, history, encoder = load_pretrained(checkpoint)
+    model, note, history, encoder, pretrained_path, meta = load_pretrained(checkpoint)
     data = startup_data(data_dir)
     if work_dir:
         root = Path(work_dir)
@@ -245,4 +247,5 @@ def load_context(*, checkpoint: str | None = None, data_dir: str | None = None, 
     store.prune(now=time.time())
     return AppContext(pretrained=model, pretrained_note=note, pretrained_history=history, data=data,
                       gallery=gallery_digits(data), store=store, train_concurrency=train_concurrency, compute=compute,
-                      gpu_chunk=gpu_chunk, browser_secret=secret, limits=limits, pretrained_encoder=encoder)
+                      gpu_chunk=gpu_chunk, browser_secret=secret, limits=limits, pretrained_encoder=encoder,
+                      pretrained_path=pretrained_path, pretrained_meta=meta)

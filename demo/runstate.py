@@ -33,18 +33,20 @@ class RunState:
     resumable: int | None = None  # the step Resume continues from; None = nothing to resume
     uploaded: bool = False  # the model in use came from an uploaded checkpoint
     offer: int | None = None  # a kept run the browser could restore (its step; -1 = step unknown)
+    fine_tuned: bool = False  # the session's run started from the pretrained model's weights
 
     @classmethod
     def of(cls, session: Session, offer: int | None = None) -> RunState:
         """The state of `session`; `offer` is the step of the run Restore would bring back, if any."""
         with session.lock:
             trainer, model, checkpoint = session.trainer, session.model, session.checkpoint
-            running, steps = session.running, session.model_steps
+            running, steps, fine_tuned = session.running, session.model_steps, session.from_pretrained
         has_run = trainer is not None or model is not None
         return cls(training=running, model_steps=steps if model is not None else None,
                    resumable=trainer.step_count if trainer is not None else None,
                    uploaded=checkpoint is not None and checkpoint.parent.name == UPLOAD_DIR,
-                   offer=None if has_run or running else offer)
+                   offer=None if has_run or running else offer,
+                   fine_tuned=fine_tuned)
 
     def starting(self) -> RunState:
         """The state the moment Train or Resume is pressed (before the queue lets the run start)."""
@@ -69,8 +71,10 @@ class RunState:
             return ("Ready. Press Train for a fresh run with these settings; the curves and the grid update live. "
                     "Generate and Probe use the pretrained model until your run has trained something.")
         if self.resumable is not None:
-            what = "the uploaded checkpoint" if self.uploaded else "your model"
-            return (f"Generate and Probe use {what} (step {self.model_steps:,}). Press Resume to go on training "
+            what = (f"the uploaded checkpoint (step {self.model_steps:,})" if self.uploaded else
+                    f"the pretrained model fine-tuned by your run ({self.model_steps:,} steps)" if self.fine_tuned
+                    else f"your model (step {self.model_steps:,})")
+            return (f"Generate and Probe use {what}. Press Resume to go on training "
                     "it, Train for a fresh run, or Reset for the pretrained model.")
         return (f"Generate and Probe use the uploaded checkpoint (step {self.model_steps:,}). It holds weights "
                 "only (no optimiser state), so it cannot be resumed: Train starts a fresh run, Reset goes back "

@@ -12,6 +12,7 @@ import shutil
 import threading
 import time
 import uuid
+import weakref
 from collections import OrderedDict
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -45,6 +46,7 @@ class Session:
     run_dir: Path  # this session's checkpoint folder (its checkpoint is kept when the session ends)
     keep_dir: Path | None = None  # where the checkpoint goes when the visitor leaves (None: deleted)
     trainer: Trainer | None = None
+    fine_tuned: weakref.ref | None = None  # the trainer that started from the pretrained weights (fine-tuning)
     model: GANCLS | None = None  # a CPU eval-mode copy of the last trained model; None = use the pretrained one
     model_steps: int = 0
     checkpoint: Path | None = None
@@ -104,6 +106,11 @@ class Session:
             shutil.rmtree(self.run_dir / "uploaded", ignore_errors=True)
             if self.keep_dir is not None:
                 shutil.rmtree(self.keep_dir, ignore_errors=True)
+
+    @property
+    def from_pretrained(self) -> bool:
+        """Whether the session's run started from the pretrained model's weights (a fine-tuning run)."""
+        return self.trainer is not None and self.fine_tuned is not None and self.fine_tuned() is self.trainer
 
     @property
     def run_id(self) -> str:

@@ -113,10 +113,12 @@ def status_html(*, state: str, message: str, progress: float | None = None,
             f'<div class="gc-msg">{html.escape(message)}</div></div>')
 
 
-def using_text(steps: int | None, pretrained_note: str, training: bool = False) -> str:
+def using_text(steps: int | None, pretrained_note: str, training: bool = False, fine_tuned: bool = False) -> str:
     """The 'Using: …' line that says which model Generate and Probe use."""
     if steps is None:
         text = f"**Using:** {pretrained_note}"
+    elif fine_tuned:
+        text = f"**Using:** the pretrained model fine-tuned by your run for {steps:,} more steps"
     else:
         text = f"**Using:** your model trained for {steps:,} steps"
     return text + (" · a new run is training; it takes over when it stops" if training else "")

@@ -6,7 +6,9 @@ Layout and handlers side by side. Each handler's parameters are exactly its even
 
 from __future__ import annotations
 
+import copy
 import json
+import weakref
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -19,11 +21,13 @@ from gancls.config import ARCHES, LOSSES, OBJECTIVES, Budget, ModelConfig, Train
 from gancls.draw import labelled_grid, save_png_fast
 from gancls.errors import UserError
 from gancls.judge import judge_predict
+from gancls.models import GANCLS
 from gancls.train import CheckpointSaved, Event, Finished, Samples, Started, Trainer
 
 from ..components import WholeNumber
 from ..context import AppContext
 from ..live import live
+from ..replay_view import ReplayView
 from ..runstate import RunState, grids_of, load_grids, save_grids
 from ..session import TIMELINE_NAME, RunNotFoundError, Session
 from ..ui import (D_CURVES, LOSS_COLOURS, LOSS_CURVES, NOTHING_TRAINING, UPDATE_EVERY, curves, d_plot, kept_file,
@@ -32,6 +36,9 @@ from ..zerogpu import chunked_run
 
 RUNNING = ("Training… Press Stop to keep the model as it is now; when the run ends, "
            "Generate and Probe switch to it.")
+SCRATCH, PRETRAINED = "scratch", "pretrained"  # where a new run's weights start (the Start from choice)
+START_CHOICES = [("Start from scratch (random weights)", SCRATCH),
+                 ("Start from the pretrained model (fine-tune)", PRETRAINED)]
 AFTER = "Generate and Probe now use this model; download its checkpoint below, or press Resume to go on."
 # After Download's click has handed over the file: save it, then forget it, so the next click asks the
 # server again (a DownloadButton that holds a value also downloads that old file when clicked).
@@ -156,31 +163,55 @@ class TrainTab:
     @user_errors
     def train(self, device: str, data_source: str, seconds: float | None, epochs: float | None,
               max_steps: float | None, arch: str, batch_size: float, lr_d: float, lr_g: float, seed: float,
-              objective: str, loss: str, request: gr.Request) -> Iterator[tuple]:
-        """Start a fresh run with these settings and stream live curves, grid and progress."""
+              objective: str, loss: str, start: str | None = SCRATCH, request: gr.Request = None) -> Iterator[tuple]:
+        """Start a run with these settings (from random weights, or from the pretrained model's: `start`) and
+        stream live curves, grid and progress."""
         session = self.session(request)
         budget = self._budget(seconds, epochs, max_steps)
         limits = self.ctx.limits
-        model_cfg, cfg = read_settings(arch=arch, objective=objective, loss=loss, batch_size=batch_size, lr_d=lr_d,
-                                       lr_g=lr_g, seed=seed, max_batch=limits.max_batch,
-                                       autosave_seconds=limits.autosave_seconds)
+        base = self._base(start)
+        model_cfg, cfg = read_settings(arch=base.cfg.arch if base is not None else arch, objective=objective,
+                                       loss=loss, batch_size=batch_size, lr_d=lr_d, lr_g=lr_g, seed=seed,
+                                       max_batch=limits.max_batch, autosave_seconds=limits.autosave_seconds)
+        note = ""
+        if base is not None:
+            model_cfg = base.cfg
+            note = (f"Fine-tuning the {self.ctx.pretrained_note} with fresh optimisers (the shipped checkpoint "
+                    "holds weights only); steps count from 0 for this run. Model size does not apply.")
         data = self.ctx.data_for(data_source)
         dev = self.ctx.train_device(device)
         # One run per session, waiting or training; the previous model stays in use until this run has trained.
         with session.training(), self.ctx.store.gate.place(session) as wait:
             yield from self._wait_for_slot(session, wait)
-            previous = session.trainer
-            trainer = Trainer(model_cfg, cfg, data, device=dev, run_dir=session.run_dir)
+            previous, previous_base = session.trainer, session.fine_tuned
+            # A copy of the shared pretrained model: its own weights train, the one everyone uses never does.
+            model = copy.deepcopy(base) if base is not None else None
+            trainer = Trainer(model_cfg, cfg, data, device=dev, run_dir=session.run_dir, model=model)
             (session.run_dir / TIMELINE_NAME).unlink(missing_ok=True)  # a fresh run: the old timeline goes
-            session.trainer = trainer
+            with session.lock:
+                session.trainer = trainer
+                session.fine_tuned = weakref.ref(trainer) if base is not None else None
             try:
-                view = yield from self._stream(session, trainer, budget)
+                view = yield from self._stream(session, trainer, budget, note)
             finally:
                 if trainer.step_count == 0:  # failed or stopped before its first step: keep the previous run
                     self._put_back(session, trainer, previous)
+                    with session.lock:
+                        if session.trainer is previous:
+                            session.fine_tuned = previous_base
         final = self._final_if_current(session, trainer, view)
         if final is not None:
             yield final
+
+    def _base(self, start: str | None) -> GANCLS | None:
+        """The weights a new run starts from: None for random ones (from scratch), else the pretrained model."""
+        if start in (None, "", SCRATCH):
+            return None
+        if start != PRETRAINED:
+            raise UserError(f"Start from must be {SCRATCH!r} or {PRETRAINED!r} (got {start!r})")
+        if self.ctx.pretrained_path is None:
+            raise UserError("this server has no pretrained model to fine-tune: start from scratch")
+        return self.ctx.pretrained
 
     @user_errors
     def resume(self, seconds: float | None, epochs: float | None, max_steps: float | None,
@@ -412,6 +443,7 @@ class TrainTab:
         defaults = train_preset("fast")
         idle_status, idle_loss, idle_d = ctx.idle_views()
         with gr.Tab("1 · Train", id="train"):
+            ReplayView(ctx).build()  # the pretrained model's recorded training, if it shipped with one
             # On a phone the columns stack; style.css moves the status and live view up under these buttons.
             with gr.Row(equal_height=False, elem_id="train-row"):
                 with gr.Column(scale=2, min_width=260, elem_id="settings"):
@@ -421,6 +453,10 @@ class TrainTab:
                     with gr.Row(elem_classes="train-actions"):
                         resume_btn = gr.Button("Resume", elem_id="resume-btn", min_width=80, visible=False)
                         reset_btn = gr.Button("Reset", elem_id="reset-btn", min_width=80, visible=False)
+                    start = gr.Radio(START_CHOICES, value=SCRATCH, label="Train starts", elem_id="train-start",
+                                     visible=ctx.pretrained_path is not None,
+                                     info="fine-tuning goes on from the pretrained model's weights: good digits "
+                                          "from the first steps, even on a slow CPU")
                     restore_btn = gr.Button("Restore your last run", visible=False, elem_id="restore-btn")
                     # The session's run id, kept in the browser so a reload can offer to restore the run: the
                     # tab's own (sessionStorage, survives a reload of that tab) before the browser's latest.
@@ -482,7 +518,7 @@ class TrainTab:
 
         for btn, fn, inputs, name in (
                 (train_btn, self.train, [device, data_source, seconds, epochs, max_steps, arch, batch_size, lr_d,
-                                         lr_g, seed, objective, loss], "train"),
+                                         lr_g, seed, objective, loss, start], "train"),
                 (resume_btn, self.resume, [seconds, epochs, max_steps], "resume")):
             started = btn.click(self.begin, None, [status, *self.controls], **quick)
             remembered(started)

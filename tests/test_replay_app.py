@@ -1,0 +1,164 @@
+"""The pretrained model's recorded training on the Train tab (demo/replay_view.py): frames drawn from a real
+recorded run, Play from noise to the end, the slider, a damaged or missing recording; the same through
+gradio_client and in a real browser (one click shows the recording, and how long that took)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from pathlib import Path
+from typing import Iterator
+
+import gradio as gr
+import numpy as np
+import pytest
+from conftest import free_port, start_app, stop_app, wait_http
+from gradio_client import Client
+from PIL import Image
+from replay_helpers import record_replay
+
+import demo.replay_view as replay_view
+from demo.context import load_context
+from demo.replay_view import ReplayView
+from gancls.data import load_embedded
+from gancls.draw import labelled_grid
+from gancls.judge import load_judge
+from gancls.replay import load_replay, replay_path
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+        "--no-first-run"]
+
+
+@pytest.fixture(scope="module")
+def replay_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 'small' model trained 60 steps on the embedded subset, with its recorded training beside it."""
+    out = tmp_path_factory.mktemp("replayed")
+    record_replay(out, load_embedded(), steps=60, eval_every=20, judge=load_judge(), eval_per_label=5)
+    return out
+
+
+def view_on(checkpoint: Path, tmp_path: Path) -> ReplayView:
+    return ReplayView(load_context(checkpoint=str(checkpoint), work_dir=str(tmp_path / "work"),
+                                   runs_dir=tmp_path / "runs"))
+
+
+def test_frames_follow_the_recording(replay_dir: Path, tmp_path: Path) -> None:
+    replay = load_replay(replay_dir)
+    view = view_on(replay_dir, tmp_path)
+    assert view.available and len(replay.steps) >= 4
+    panel, index, grid, loss, d, judge, caption = view.open()
+    assert index == 0 and panel.visible is True and f"**Step {replay.steps[0]:,}**" in caption
+    # The recorded grid itself, one labelled row per digit (drawn as the live grid is).
+    assert np.array_equal(np.array(Image.open(grid)), labelled_grid(replay.grids[0], range(10), replay.cols, scale=2))
+    rows = []
+    for i, step in enumerate(replay.steps):
+        _, grid, loss, d, judge, caption = view.show(i)
+        assert f"**Step {step:,}** of {replay.steps[-1]:,}" in caption
+        assert loss["step"].max() <= max(step, replay.metrics[0]["step"]) and set(d["curve"]) == {
+            "D(real, right label)", "D(fake, right label)", "D(real, wrong label)"}
+        assert list(judge["step"]) == [e["step"] for e in replay.evals if e["step"] <= step]
+        rows.append(len(loss))
+    assert rows == sorted(rows) and rows[-1] > rows[0]  # the curves grow up to the step shown
+    last = np.array(Image.open(view.show(len(replay.steps) + 5)[1]))  # past the end: the last frame
+    assert np.array_equal(last, np.array(Image.open(grid)))
+    assert "judge:" in caption and "in this grid:" in caption
+
+
+def test_play_runs_from_noise_to_the_end_and_resumes_where_the_slider_is(replay_dir: Path, tmp_path: Path,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    slept: list[float] = []
+    monkeypatch.setattr(replay_view.time, "sleep", slept.append)
+    view = view_on(replay_dir, tmp_path)
+    n = len(load_replay(replay_dir).steps)
+    assert [out[0] for out in view.play(n - 1)] == list(range(n))  # at the end: from the start again
+    # Each frame stays up PLAY_SECONDS / n (within FRAME_SECONDS), less the time it took to send.
+    pause = min(max(replay_view.PLAY_SECONDS / n, replay_view.FRAME_SECONDS[0]), replay_view.FRAME_SECONDS[1])
+    assert len(slept) == n and all(0 <= s <= pause for s in slept) and sum(slept) > 0.5 * n * pause
+    assert [out[0] for out in view.play(2)] == list(range(2, n))
+
+
+def test_no_recording_no_button_and_a_damaged_one_says_so(tiny_checkpoint: Path, replay_dir: Path,
+                                                          tmp_path: Path) -> None:
+    assert not replay_path(tiny_checkpoint).exists()
+    view = view_on(tiny_checkpoint, tmp_path)
+    assert not view.available
+    with gr.Blocks() as blocks:
+        view.build()
+    assert not blocks.blocks, "no recording: nothing on the page"
+    broken = tmp_path / "broken"
+    shutil.copytree(replay_dir, broken)
+    replay_path(broken).write_bytes(b"PK\x03\x04 not really a zip")
+    view = view_on(broken, tmp_path)
+    assert view.available  # the file is there, so the button is; pressing it explains
+    with gr.Blocks():
+        view.build()
+    with pytest.raises(gr.Error, match="not a readable replay"):
+        view.open()
+
+
+@pytest.fixture(scope="module")
+def replay_url(replay_dir: Path, data_dir: Path | None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The app with the recorded model as its pretrained one."""
+    port, log = free_port(), tmp_path_factory.mktemp("replay_app") / "app.log"
+    proc = start_app(replay_dir, port, log, data_dir=data_dir)
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        wait_http(url, proc, timeout=90)
+    except (RuntimeError, TimeoutError) as e:
+        stop_app(proc)
+        pytest.fail(f"{e}\n--- app log ---\n{log.read_text()[-3000:]}")
+    yield url
+    stop_app(proc)
+
+
+@pytest.mark.slow
+def test_replay_endpoints(replay_url: str, replay_dir: Path) -> None:
+    client = Client(replay_url, verbose=False)
+    steps = load_replay(replay_dir).steps
+    opened = client.predict(api_name="/replay_open")
+    assert opened[1] == 0 and Path(opened[2]).is_file() and f"**Step {steps[0]:,}**" in opened[-1]
+    frame = client.predict(2, api_name="/replay_frame")
+    assert frame[0] == 2 and f"**Step {steps[2]:,}**" in frame[-1]
+    assert f"**Step {steps[-1]:,}**" in client.predict(10**6, api_name="/replay_frame")[-1]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian chromium is not installed at /usr/bin/chromium")
+@pytest.mark.parametrize("viewport", [(1280, 1000), (390, 844)], ids=["desktop", "phone"])
+def test_one_click_shows_the_recorded_training(replay_url: str, replay_dir: Path, viewport) -> None:
+    from playwright.sync_api import sync_playwright
+
+    steps = load_replay(replay_dir).steps
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, headless=True)
+        page = browser.new_page(viewport={"width": viewport[0], "height": viewport[1]})
+        page.set_default_timeout(30_000)
+        page.goto(replay_url)
+        page.wait_for_selector("#replay-btn")
+        assert not page.is_visible("#replay-grid")
+        t0 = time.monotonic()
+        page.click("#replay-btn")
+        page.wait_for_selector("#replay-grid img")
+        page.wait_for_selector("#replay-d canvas, #replay-d svg")
+        shown = time.monotonic() - t0
+        (ARTIFACTS / f"replay-open-{viewport[0]}.json").write_text(json.dumps({"click_to_view_s": shown}))
+        print(f"click to recorded training shown: {shown:.2f} s")
+        assert shown < 15, "generous: the figure itself is measured by bench/replay_open.py"
+        # Play started by itself: the caption moves to later steps, up to the last.
+        page.wait_for_function(f"() => document.querySelector('#replay-caption').innerText.includes("
+                               f"'Step {steps[-1]:,}')", timeout=60_000)
+        page.screenshot(path=str(ARTIFACTS / f"replay-{viewport[0]}.png"), full_page=True)
+        # Scrub: the slider's number box takes a frame; the caption follows.
+        box = page.locator("#replay-slider input[type=number]")
+        box.fill("1")
+        box.press("Enter")
+        page.wait_for_function(f"() => document.querySelector('#replay-caption').innerText.includes("
+                               f"'Step {steps[1]:,} of')")
+        page.click("#replay-close")
+        page.wait_for_selector("#replay-grid", state="hidden")
+        assert page.is_visible("#train-btn")
+        browser.close()
