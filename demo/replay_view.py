@@ -124,7 +124,9 @@ class ReplayView:
     def values(self, index: Any) -> tuple:
         """(slider, grid, loss plot, D plot, judge plot, caption) for frame `index`."""
         f, i = self.frame(index), min(max(int(index or 0), 0), len(self.replay().steps) - 1)
-        return i, f.grid, f.loss, f.d, f.judge, f.caption
+        # Before the first evaluation the judge plot hides: a LinePlot sent no rows draws no lines after.
+        judge = gr.LinePlot(f.judge, visible=True) if not f.judge.empty else gr.LinePlot(visible=False)
+        return i, f.grid, f.loss, f.d, judge, f.caption
 
     @user_errors
     def open(self) -> tuple:
@@ -177,7 +179,7 @@ class ReplayView:
                     d_out = d_plot(all_d, label="Recorded discriminator outputs", height=220, x_lim=x_lim,
                                    elem_id="replay-d")
                     judge = gr.LinePlot(all_judge, x="step", y="value", visible=not all_judge.empty, color="curve", y_lim=[0, 1], x_lim=x_lim, height=200,
-                                        title="Judge: share of generated digits read as their label",
+                                        title="Judge: label accuracy of G's digits",
                                         label="Judge accuracy", show_label=False, color_map=JUDGE_COLOURS,
                                         y_title="label accuracy", elem_id="replay-judge")
         frame_outputs = [slider, grid, loss, d_out, judge, caption]

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 from conftest import free_port, start_app, stop_app, wait_http
 from gradio_client import Client
+from gradio_client.exceptions import AppError
 from PIL import Image
 from replay_helpers import record_replay
 
@@ -59,7 +60,8 @@ def test_frames_follow_the_recording(replay_dir: Path, tmp_path: Path) -> None:
         assert f"**Step {step:,}** of {replay.steps[-1]:,}" in caption
         assert loss["step"].max() <= max(step, replay.metrics[0]["step"]) and set(d["curve"]) == {
             "D(real, right label)", "D(fake, right label)", "D(real, wrong label)"}
-        assert list(judge["step"]) == [e["step"] for e in replay.evals if e["step"] <= step]
+        assert list(view.frame(i).judge["step"]) == [e["step"] for e in replay.evals if e["step"] <= step]
+        assert judge.visible is (view.frame(i).judge.empty is False)  # no rows: hidden, never sent empty
         rows.append(len(loss))
     assert rows == sorted(rows) and rows[-1] > rows[0]  # the curves grow up to the step shown
     last = np.array(Image.open(view.show(len(replay.steps) + 5)[1]))  # past the end: the last frame
@@ -118,11 +120,13 @@ def replay_url(replay_dir: Path, data_dir: Path | None, tmp_path_factory: pytest
 def test_replay_endpoints(replay_url: str, replay_dir: Path) -> None:
     client = Client(replay_url, verbose=False)
     steps = load_replay(replay_dir).steps
-    opened = client.predict(api_name="/replay_open")
-    assert opened[1] == 0 and Path(opened[2]).is_file() and f"**Step {steps[0]:,}**" in opened[-1]
+    index, grid, _loss, _d, _judge, caption = client.predict(api_name="/replay_open")[-6:]  # (the section is no output)
+    assert index == 0 and Path(grid).is_file() and f"**Step {steps[0]:,}**" in caption
     frame = client.predict(2, api_name="/replay_frame")
     assert frame[0] == 2 and f"**Step {steps[2]:,}**" in frame[-1]
-    assert f"**Step {steps[-1]:,}**" in client.predict(10**6, api_name="/replay_frame")[-1]
+    assert f"**Step {steps[-1]:,}**" in client.predict(len(steps) - 1, api_name="/replay_frame")[-1]
+    with pytest.raises(AppError, match="greater than maximum"):
+        client.predict(len(steps), api_name="/replay_frame")
 
 
 @pytest.mark.slow

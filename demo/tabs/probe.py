@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import gradio as gr
@@ -13,19 +14,22 @@ from gancls import validate
 from gancls.draw import upscale
 from gancls.errors import UserError
 from gancls.images import to_mnist
-from gancls.probe import label_scores
+from gancls.probe import label_scores, score_table
+from gancls.report import eval_subset
 
 from ..components import DigitImage, DrawingPad
 from ..context import AppContext
 from ..ui import INFER, PRIVATE, user_errors
 
 PROBE_HELP = """Pick a real test digit (its real label is shown), press **Random digit**, draw one, or upload an
-image. D scores the image against the chosen label: **high = "a real digit that matches this label"**,
-low = a fake-looking image or a different digit. The bar chart shows D's score for all ten labels."""
+image. D scores the image against the chosen label: **higher = "more like a real digit that matches this
+label"**, low = a fake-looking image or a different digit. The bar chart shows D's score for all ten labels:
+compare the bars with each other, not with 1 (see *Why does a real digit score only about 0.7?*)."""
+FACT_DIGITS = 500  # test digits behind the figures in the explanation (a fixed, seeded subset)
 SCORE_COLOURS = {"chosen label": "#4f46e5", "other labels": "#a5b4fc"}
 
 
-def score_table(scores: torch.Tensor, chosen: int) -> pd.DataFrame:
+def bar_table(scores: torch.Tensor, chosen: int) -> pd.DataFrame:
     """A bar-chart table of D's ten scores, the chosen label marked."""
     return pd.DataFrame({
         "label": [str(k) for k in range(len(scores))],
@@ -34,18 +38,43 @@ def score_table(scores: torch.Tensor, chosen: int) -> pd.DataFrame:
     })
 
 
-def score_sentence(score: float, label: int, best: int) -> str:
-    """Explain one match score in plain words."""
-    if score >= 0.7:
-        verdict = f"D thinks this is **a real digit that matches label {label}**"
-    elif score >= 0.3:
-        verdict = f"D is unsure whether this is a real digit matching label {label}"
+def score_sentence(score: float, label: int, best: int, best_score: float | None = None) -> str:
+    """Explain one match score in plain words: what counts is how the label ranks among the ten."""
+    if best_score is not None and best_score < 0.3:
+        verdict = (f"All ten scores are low (the best, label {best}, is {best_score:.2f}): D finds this unlike a "
+                   "real digit with any label")
+    elif best == label:
+        verdict = f"Of the ten labels, D rates **{label}** highest: to D this is a {label}"
     else:
-        verdict = f"D thinks this is **not** a real digit matching label {label} (wrong digit, or fake-looking)"
-    tail = "" if best == label else f" Its best match is label **{best}**."
-    return (f"### D(image, {label}) = {score:.3f}\n{verdict}.{tail}\n\n"
-            "The score is the discriminator's probability that the image is a *real* handwritten digit "
-            "*and* shows the given label: near 1 = real and matching, near 0 = fake or a different digit.")
+        verdict = (f"D rates label **{best}** higher than {label}" + (f" ({best_score:.2f})" if best_score else "")
+                   + f": to D this looks more like a {best}")
+    return (f"### D(image, {label}) = {score:.3f}\n{verdict}.\n\n"
+            "High = a real digit that shows this label, low = fake-looking or a different digit. The number is "
+            "not a probability: real digits with their right label score well below 1 (see below).")
+
+
+SCORES_WHY = """D was never asked for a probability. It learns with least-squares targets: **1** for a real digit
+with its right label, **0** for a generated digit and for a real digit with a wrong label. Once G draws well, D
+cannot tell G's best digits from real ones, and for pairs it cannot tell apart the best least-squares answer is a
+compromise between 1 and 0 — about ⅔ with these targets. So real digits stay well below 1, and a drawing can
+even score higher than a typical real digit (D never saw drawings; its absolute score off MNIST means little)."""
+
+
+def score_facts(model: Any, data: Any, meta: dict[str, Any]) -> str:
+    """How well D ranks labels, with this model's figures on real test digits (the mismatch AUC)."""
+    x, y = eval_subset(data, FACT_DIGITS)
+    table = score_table(model, x)  # [M, 10]
+    right = table[torch.arange(len(y)), y]  # [M]
+    wrong = table[~torch.nn.functional.one_hot(y, table.shape[1]).bool()].reshape(len(y), -1)  # [M, 9]
+    top = float((table.argmax(dim=1) == y).float().mean())
+    auc = (meta.get("eval") or {}).get("mismatch_auc")  # the checkpoint's own evaluation, when it has one
+    if not isinstance(auc, (int, float)):  # else the same figure over every (digit, wrong label) pair here
+        auc = float((right[:, None] > wrong).float().mean() + 0.5 * (right[:, None] == wrong).float().mean())
+    return f"""What D does learn well is **which label fits**. With the pretrained model, {len(y):,} real MNIST test digits
+score **{float(right.mean()):.2f}** on average with their right label and **{float(wrong.mean()):.2f}** with a wrong one,
+and D rates the right label highest for **{100 * top:.0f} %** of them. The usual figure for this ranking is the
+**mismatch AUC**: take a real digit once with its right label and once with a wrong one; D scores the right
+pair higher **{100 * auc:.1f} %** of the time (50 % would mean D ignores the label)."""
 
 
 def _real(test_index: int, label: int) -> str:
@@ -57,20 +86,24 @@ class ProbeTab:
 
     def __init__(self, ctx: AppContext):
         self.ctx = ctx
+        self._facts: str | None = None
+        self._lock = threading.Lock()
 
     @user_errors
     def probe(self, image: Any, label: float, request: gr.Request) -> tuple[str, Any, np.ndarray]:
         """D's match score for (image, label), its scores for all ten labels, and the 28x28 digit D saw."""
         digit, scores = self._scores(image, request)
         k = validate.label("Label", label)
-        return score_sentence(float(scores[k]), k, int(scores.argmax())), score_table(scores, k), digit
+        best = int(scores.argmax())
+        return score_sentence(float(scores[k]), k, best, float(scores[best])), bar_table(scores, k), digit
 
     def first_probe(self) -> tuple[np.ndarray, str, int, str, Any]:
         """Gallery digit 0 probed with the pretrained model: the Probe tab's content when the page opens."""
         digit, real, label = self.gallery_digit(0)
         scores = label_scores(self.ctx.pretrained, digit)
-        return digit, real, label, score_sentence(float(scores[label]), label, int(scores.argmax())), \
-            score_table(scores, label)
+        best = int(scores.argmax())
+        return digit, real, label, score_sentence(float(scores[label]), label, best, float(scores[best])), \
+            bar_table(scores, label)
 
     @user_errors
     def label_scores(self, image: Any, request: gr.Request) -> dict[str, float]:
@@ -111,6 +144,13 @@ class ProbeTab:
     def cleared(self) -> tuple[str, None, None, None, str]:
         """The image was removed: no score is left standing for an image that is gone."""
         return "Pick a test digit, draw one or upload an image to see D's score.", None, None, None, ""
+
+    def facts(self) -> str:
+        """The pretrained D's figures on real test digits (measured on first use: a few seconds on a busy CPU)."""
+        with self._lock:
+            if self._facts is None:
+                self._facts = score_facts(self.ctx.pretrained, self.ctx.data, self.ctx.pretrained_meta)
+            return self._facts
 
     def select_index(self, evt: gr.SelectData) -> int:
         """The index of the clicked gallery digit."""
@@ -157,6 +197,11 @@ class ProbeTab:
                                       elem_id="probe-bars")
                     with gr.Accordion("Scores as numbers", open=False):
                         raw = gr.JSON(elem_id="probe-raw")
+                    with gr.Accordion("Why does a real digit score only about 0.7?", open=False,
+                                      elem_id="probe-why") as why:
+                        gr.Markdown(SCORES_WHY, elem_classes="help")
+                        facts = gr.Markdown("*Measuring the pretrained D on real test digits…*",
+                                            elem_classes="help", elem_id="probe-facts")
             index = gr.Number(visible=False)
 
         outputs = [score, bars, seen]
@@ -176,4 +221,5 @@ class ProbeTab:
         probe_on(draw_btn.click(self.use_drawing, sketch, [probe_image, real], api_name="use_drawing", **INFER).then)
         probe_on(probe_image.upload(self.uploaded, None, real, **PRIVATE).then)
         probe_on(label.input)
+        why.expand(self.facts, None, facts, api_name="score_facts", concurrency_limit=None, show_progress="hidden")
         probe_image.clear(self.cleared, None, [score, bars, seen, raw, real], **PRIVATE)

@@ -50,11 +50,19 @@ SAVE_DOWNLOAD_JS = """(file) => {
   }
   return null;
 }"""
-TRAIN_HELP = """**Reading the curves.** D is rewarded for saying *real & matching* (1) only for real digits with
-their right label. Early on D(real, right) climbs while D(fake, right) and D(real, wrong) fall; as G
-improves, D(fake, right) creeps back up. Curves that flatten at 0 or 1 for long mean one side has won."""
+TRAIN_HELP = """**Reading the curves** (fast preset on MNIST; counted in steps, so a slow CPU just gets less far).
+D is rewarded for 1 only on real digits with their right label, 0 on fakes and on real digits with a wrong label.
+**First 50–100 steps:** D cannot read labels yet, so *D(real, wrong label)* lies on *D(real, right label)*, both
+near 0.65, and hides it; *D(fake)* drops to about 0.1 within 10 steps. A 20–60 s run on a slow CPU may end here.
+**Then** D learns the labels: *D(real, wrong)* falls away (about 0.3 by step 150, 0.1 after 1,000) while G improves
+and *D(fake)* climbs back (about 0.5 by step 500). *D(real, right)* stays near 0.65–0.75, never 1: D cannot yet
+tell G's good fakes from real digits, and with least-squares targets that pulls both towards ⅔. The lesson
+is the gap between right and wrong label. **Losses** are sums over the batch, not means: they grow with the batch
+size; read their trend."""
 GRID_HELP = """**Fixed-noise samples.** Same noise at every update: row *r* is label *r*, each column one
-noise vector (one handwriting style), so you see each style learn to draw every digit."""
+noise vector (one handwriting style), so you see each style learn to draw every digit. **Judge**: a separate
+digit classifier, trained on its own on MNIST (99.4 % right on test digits) and never part of the GAN; "label
+accuracy" is the share of the grid's digits it reads as their row's label (10 % is chance)."""
 
 
 # ---------------------------------------------------------------- settings
@@ -478,7 +486,9 @@ class TrainTab:
                         batch_size = WholeNumber(defaults.batch_size, label="Batch size", precision=0, minimum=2)
                         lr_d = gr.Number(defaults.lr_d, label="D learning rate")
                         lr_g = gr.Number(defaults.lr_g, label="G learning rate")
-                        seed = WholeNumber(0, label="Seed", precision=0, minimum=0)
+                        seed = WholeNumber(0, label="Seed", precision=0, minimum=0,
+                                           info="this run's random seed: starting weights, data order and noise "
+                                                "(on Generate, a seed picks the noise: the handwriting style)")
                         objective = gr.Dropdown(list(OBJECTIVES), value="gan-cls", label="Objective",
                                                 info="gan-cls: with wrong-label pairs · plain: without · "
                                                      "seed: as the original")
