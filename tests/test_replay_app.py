@@ -18,6 +18,7 @@ from gradio_client import Client
 from gradio_client.exceptions import AppError
 from PIL import Image
 from replay_helpers import record_replay
+from test_accessibility import serious_violations
 
 import demo.replay_view as replay_view
 from demo.context import load_context
@@ -156,6 +157,8 @@ def test_one_click_shows_the_recorded_training(replay_url: str, replay_dir: Path
         page.wait_for_function(f"() => document.querySelector('#replay-caption').innerText.includes("
                                f"'Step {steps[-1]:,}')", timeout=60_000)
         page.screenshot(path=str(ARTIFACTS / f"replay-{viewport[0]}.png"), full_page=True)
+        found = serious_violations(page)  # axe-core on the open section
+        assert found == [], json.dumps(found, indent=1)
         # Scrub: the slider's number box takes a frame; the caption follows.
         box = page.locator("#replay-slider input[type=number]")
         box.fill("1")
