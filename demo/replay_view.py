@@ -7,10 +7,13 @@ it is read once, and each frame is drawn once and shared. Without that file the 
 
 from __future__ import annotations
 
+import asyncio
+import html
 import threading
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any
 
 import gradio as gr
 import pandas as pd
@@ -21,7 +24,15 @@ from gancls.judge import judge_predict
 from gancls.replay import Replay, load_replay, replay_path
 
 from .context import AppContext
-from .ui import D_CURVES, LOSS_COLOURS, LOSS_CURVES, curves, d_plot, start_curves, user_errors
+from .ui import (
+    D_CURVES,
+    LOSS_COLOURS,
+    LOSS_CURVES,
+    curves,
+    d_plot,
+    start_curves,
+    user_errors,
+)
 
 PLAY_SECONDS = 30.0  # from the first frame to the last
 FRAME_SECONDS = (0.1, 1.0)  # shortest and longest time one frame stays up while playing
@@ -138,16 +149,23 @@ class ReplayView:
         """The frame the slider points at."""
         return self.values(index)
 
-    @user_errors
-    def play(self, index: float) -> Iterator[tuple]:
-        """From the slider's frame (from the start if it is at the end) to the last, in about PLAY_SECONDS."""
-        n = len(self.replay().steps)
-        start = 0 if int(index or 0) >= n - 1 else int(index or 0)
-        pause = min(max(PLAY_SECONDS / n, FRAME_SECONDS[0]), FRAME_SECONDS[1])
-        for i in range(start, n):
-            t0 = time.monotonic()
-            yield self.values(i)
-            time.sleep(max(0.0, pause - (time.monotonic() - t0)))
+    async def play(self, index: float) -> AsyncIterator[tuple]:
+        """From the slider's frame (from the start if it is at the end) to the last, in about PLAY_SECONDS.
+
+        Waits on the event loop, not in a worker thread: a class pressing Play at once must not hold the
+        threads Generate and Probe run on. Each frame is fetched on a thread (its first drawing takes a moment).
+        """
+        try:
+            n = len(self.replay().steps)
+            start = 0 if int(index or 0) >= n - 1 else int(index or 0)
+            pause = min(max(PLAY_SECONDS / n, FRAME_SECONDS[0]), FRAME_SECONDS[1])
+            for i in range(start, n):
+                t0 = time.monotonic()
+                yield await asyncio.to_thread(self.values, i)
+                await asyncio.sleep(max(0.0, pause - (time.monotonic() - t0)))
+        except ValueError as e:  # a clean message, as user_errors gives the plain handlers
+            text = str(e)
+            raise gr.Error(html.escape(text[:1].upper() + text[1:]), print_exception=False) from None
 
     # -------------------------------------------------------------- layout
     def build(self) -> None:

@@ -4,6 +4,7 @@
     python scripts/screenshots.py --seconds 60 --teach --ablation-seconds 60   # also ablation, D's view, style
     python scripts/screenshots.py --handwriting                       # only tab 8, pretrained model and its S
     python scripts/screenshots.py --phone --seconds 20                # every tab at 390x844 -> docs/screenshots/phone/
+    python scripts/screenshots.py --replay --checkpoint DIR           # the recorded training, desktop and phone
 
 Add `--data-dir DIR` for full MNIST (the default is what the app finds: $GANCLS_DATA, a cached
 download or the embedded subset). Needs playwright and a Chromium (Debian's /usr/bin/chromium by
@@ -154,6 +155,28 @@ def handwriting_tab(page: Any, out: Path) -> None:
     print(page.inner_text("#hw-text"))
 
 
+def replay_shots(args: argparse.Namespace, out: Path) -> None:
+    """Watch the pretrained model learn: the recording half-way (desktop) and at its end (phone)."""
+    with app_page(args) as page:
+        page.click("#replay-btn")
+        page.wait_for_selector("#replay-grid img")
+        page.wait_for_timeout(15_000)  # about half of the 30 s play
+        page.click("#replay-pause")
+        page.wait_for_timeout(1500)
+        page.screenshot(path=str(out / "replay.png"), full_page=True)
+        print(page.inner_text("#replay-caption"))
+    with app_page(args, phone=True) as page:
+        page.locator("#replay-btn").tap()
+        page.wait_for_selector("#replay-grid img")
+        page.wait_for_timeout(1500)
+        page.screenshot(path=str(out / "phone" / "replay-tapped.png"))  # the screen right after the tap
+        last = page.locator("#replay-slider input[type=number]")
+        last.fill(str(last.get_attribute("max")))
+        last.press("Enter")
+        page.wait_for_timeout(2500)
+        page.screenshot(path=str(out / "phone" / "replay.png"), full_page=True)
+
+
 def main() -> None:
     """Start the app, use the tabs in a browser, save the screenshots."""
     p = parser(__doc__)
@@ -161,10 +184,17 @@ def main() -> None:
     p.add_argument("--teach", action="store_true", help="also photograph the teaching tabs (4-6)")
     p.add_argument("--ablation-seconds", type=int, default=60, help="ablation budget per objective (with --teach)")
     p.add_argument("--phone", action="store_true", help="photograph every tab at 390x844 into OUT/phone/ instead")
+    p.add_argument("--replay", action="store_true",
+                   help="only photograph the recorded training (needs a --checkpoint with replay.npz)")
     p.add_argument("--handwriting", action="store_true",
                    help="only photograph tab 8 (Your handwriting) with the pretrained model: no Train run")
     a = p.parse_args()
     out = Path(a.out)
+    if a.replay:
+        (out / "phone").mkdir(parents=True, exist_ok=True)
+        replay_shots(a, out)
+        print(f"wrote {out / 'replay.png'} and the phone ones in {out / 'phone'}")
+        return
     if a.handwriting:
         with app_page(a) as page:
             handwriting_tab(page, out)

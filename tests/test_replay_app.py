@@ -4,11 +4,12 @@ gradio_client and in a real browser (one click shows the recording, and how long
 
 from __future__ import annotations
 
+import asyncio
 import json
 import shutil
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import gradio as gr
 import numpy as np
@@ -20,7 +21,7 @@ from PIL import Image
 from replay_helpers import record_replay
 from test_accessibility import serious_violations
 
-import demo.replay_view as replay_view
+from demo import replay_view
 from demo.context import load_context
 from demo.replay_view import ReplayView
 from gancls.data import load_embedded
@@ -73,14 +74,23 @@ def test_frames_follow_the_recording(replay_dir: Path, tmp_path: Path) -> None:
 def test_play_runs_from_noise_to_the_end_and_resumes_where_the_slider_is(replay_dir: Path, tmp_path: Path,
                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
     slept: list[float] = []
-    monkeypatch.setattr(replay_view.time, "sleep", slept.append)
+
+    async def sleep(seconds: float) -> None:
+        slept.append(seconds)
+
+    def played(index: int) -> list[int]:
+        async def frames() -> list[int]:
+            return [out[0] async for out in view.play(index)]
+        return asyncio.run(frames())
+
+    monkeypatch.setattr(replay_view.asyncio, "sleep", sleep)
     view = view_on(replay_dir, tmp_path)
     n = len(load_replay(replay_dir).steps)
-    assert [out[0] for out in view.play(n - 1)] == list(range(n))  # at the end: from the start again
+    assert played(n - 1) == list(range(n))  # at the end: from the start again
     # Each frame stays up PLAY_SECONDS / n (within FRAME_SECONDS), less the time it took to send.
     pause = min(max(replay_view.PLAY_SECONDS / n, replay_view.FRAME_SECONDS[0]), replay_view.FRAME_SECONDS[1])
     assert len(slept) == n and all(0 <= s <= pause for s in slept) and sum(slept) > 0.5 * n * pause
-    assert [out[0] for out in view.play(2)] == list(range(2, n))
+    assert played(2) == list(range(2, n))
 
 
 def test_no_recording_no_button_and_a_damaged_one_says_so(tiny_checkpoint: Path, replay_dir: Path,
