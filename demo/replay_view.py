@@ -41,6 +41,7 @@ REPLAY_HELP = """**The pretrained model's own training, as it was recorded.** Th
 frame (row *r* = label *r*), so you see each handwriting style go from noise to digits. Drag the slider to go
 back and forth; the curves grow up to the step shown. Nothing trains here: your own runs use the controls
 below."""
+SHOW_JS = "() => { document.getElementById('replay')?.scrollIntoView({block: 'start'}); return []; }"  # phones
 JUDGE_CURVE = "judge: label accuracy"
 JUDGE_COLOURS = {JUDGE_CURVE: "#0072B2"}
 
@@ -175,7 +176,6 @@ class ReplayView:
         quick = {"api_visibility": "private", "concurrency_limit": None, "show_progress": "hidden"}
         watch = gr.Button(WATCH, elem_id="replay-btn", size="md")
         with gr.Column(visible=False, elem_id="replay") as panel:
-            gr.Markdown(REPLAY_HELP, elem_classes="help")
             with gr.Row(elem_classes="train-actions"):
                 play = gr.Button("▶ Play", variant="primary", elem_id="replay-play", min_width=80)
                 pause = gr.Button("Pause", elem_id="replay-pause", min_width=80)
@@ -191,18 +191,22 @@ class ReplayView:
                 with gr.Column(scale=5, min_width=300):
                     x_lim = [0, max(last_step, 1)]
                     # Start with the whole recording: a LinePlot that starts empty draws no lines later.
-                    loss = gr.LinePlot(all_loss, x="step", y="value", color="curve", title="Losses (recorded)", height=220,
-                                       label="Recorded losses", show_label=False, color_map=LOSS_COLOURS,
-                                       x_lim=x_lim, y_title="loss (batch sum)", elem_id="replay-loss")
+                    loss = gr.LinePlot(all_loss, x="step", y="value", color="curve", title="Losses (recorded)",
+                                       height=220, label="Recorded losses", show_label=False,
+                                       color_map=LOSS_COLOURS, x_lim=x_lim, y_title="loss (batch sum)",
+                                       elem_id="replay-loss")
                     d_out = d_plot(all_d, label="Recorded discriminator outputs", height=220, x_lim=x_lim,
                                    elem_id="replay-d")
-                    judge = gr.LinePlot(all_judge, x="step", y="value", visible=not all_judge.empty, color="curve", y_lim=[0, 1], x_lim=x_lim, height=200,
+                    judge = gr.LinePlot(all_judge, x="step", y="value", color="curve", y_lim=[0, 1], x_lim=x_lim,
+                                        height=200, visible=not all_judge.empty,
                                         title="Judge: label accuracy of G's digits",
                                         label="Judge accuracy", show_label=False, color_map=JUDGE_COLOURS,
                                         y_title="label accuracy", elem_id="replay-judge")
+            gr.Markdown(REPLAY_HELP, elem_classes="help")
         frame_outputs = [slider, grid, loss, d_out, judge, caption]
         opened = watch.click(self.open, None, [panel, *frame_outputs], api_name="replay_open",
                              concurrency_limit=None, show_progress="hidden")
+        opened.then(None, js=SHOW_JS, api_visibility="private")
         playing = opened.then(self.play, slider, frame_outputs, api_name="replay_play", concurrency_limit=None,
                               show_progress="hidden")
         replay_again = play.click(self.play, slider, frame_outputs, concurrency_limit=None, show_progress="hidden",

@@ -80,7 +80,11 @@ def app_page(args: argparse.Namespace, phone: bool = False) -> Iterator[Any]:
             browser.close()
     finally:
         proc.terminate()
-        proc.wait(10)
+        try:
+            proc.wait(30)  # it saves its sessions first: slow on a busy machine
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
 
 
 def train(page: Any, seconds: int) -> None:
@@ -170,9 +174,8 @@ def replay_shots(args: argparse.Namespace, out: Path) -> None:
         page.wait_for_selector("#replay-grid img")
         page.wait_for_timeout(1500)
         page.screenshot(path=str(out / "phone" / "replay-tapped.png"))  # the screen right after the tap
-        last = page.locator("#replay-slider input[type=number]")
-        last.fill(str(last.get_attribute("max")))
-        last.press("Enter")
+        page.click("#replay-pause")
+        page.locator("#replay-slider input[type=range]").press("End")  # the last frame: the shipped model
         page.wait_for_timeout(2500)
         page.screenshot(path=str(out / "phone" / "replay.png"), full_page=True)
 
