@@ -455,16 +455,17 @@ class TrainTab:
             # On a phone the columns stack; style.css moves the status and live view up under these buttons.
             with gr.Row(equal_height=False, elem_id="train-row"):
                 with gr.Column(scale=2, min_width=260, elem_id="settings"):
+                    # Chosen before Train is pressed, so above it (on a phone the status still comes right under Train).
+                    start = gr.Radio(START_CHOICES, value=SCRATCH, label="Train starts", elem_id="train-start",
+                                     visible=ctx.pretrained_path is not None,
+                                     info="fine-tuning trains on from the pretrained model: good digits from the "
+                                          "first steps, even on a slow CPU")
                     with gr.Row(elem_classes="train-actions"):
                         train_btn = gr.Button("Train", variant="primary", elem_id="train-btn", min_width=80)
                         stop_btn = gr.Button("Stop", variant="stop", elem_id="stop-btn", min_width=80, visible=False)
                     with gr.Row(elem_classes="train-actions"):
                         resume_btn = gr.Button("Resume", elem_id="resume-btn", min_width=80, visible=False)
                         reset_btn = gr.Button("Reset", elem_id="reset-btn", min_width=80, visible=False)
-                    start = gr.Radio(START_CHOICES, value=SCRATCH, label="Train starts", elem_id="train-start",
-                                     visible=ctx.pretrained_path is not None,
-                                     info="fine-tuning goes on from the pretrained model's weights: good digits "
-                                          "from the first steps, even on a slow CPU")
                     restore_btn = gr.Button("Restore your last run", visible=False, elem_id="restore-btn")
                     # The session's run id, kept in the browser so a reload can offer to restore the run: the
                     # tab's own (sessionStorage, survives a reload of that tab) before the browser's latest.
