@@ -41,7 +41,7 @@ DEFAULT_DATA = REPO.parent / "shared" / "data"
 # (labels, samples per label, seed): the fixed Generate requests every user session cycles through.
 REQUESTS = [([3], 2, 0), ([0, 7], 2, 11), ([1, 2, 5], 1, 42), ([9], 3, 7)]
 # device, data, seconds, epochs, max_steps, arch, batch, lr_d, lr_g, seed, objective, loss
-TRAIN = ["auto", "embedded", 120, 0, 0, "small", 32, 4e-4, 1e-3, 0, "gan-cls", "lsgan"]
+TRAIN = ["auto", "embedded", 120, 0, 0, "small", 32, 4e-4, 1e-3, 0, "gan-cls", "lsgan", "scratch"]
 
 
 # ---------------------------------------------------------------------------- the server

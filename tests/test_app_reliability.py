@@ -28,7 +28,7 @@ from gancls.checkpoint import load_checkpoint
 def train_args(**changes: Any) -> list:
     """The /train inputs: a small model on the embedded subset, with `changes`."""
     names = ["device", "data", "seconds", "epochs", "max_steps", "arch", "batch", "lr_d", "lr_g", "seed",
-             "objective", "loss"]
+             "objective", "loss", "start"]
     values = dict(zip(names, TRAIN), **changes)
     return [values[n] for n in names]
 
