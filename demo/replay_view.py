@@ -222,6 +222,7 @@ class ReplayView:
         # says so when Watch is clicked.
         try:
             replay = self.replay()
+            self.frame(0)  # drawn now (and the judge loaded), so the first click only sends it
         except (ValueError, OSError):
             empty = Replay(steps=[0], grids=[], cols=1, metrics=[])
             return 1, 1, (*start_curves([]), tables(empty, 0)[2])
