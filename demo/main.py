@@ -169,6 +169,13 @@ def atomic_image_cache() -> None:
     pu.save_pil_to_cache = save_pil_to_cache  # save_img_array_to_cache and image_utils look it up here
 
 
+def page_css() -> str:
+    """style.css plus the curve styles demo/ui.py derives from its colours."""
+    from .ui import curve_css
+
+    return CSS_PATH.read_text() + curve_css()
+
+
 def stop_sessions_on_exit(store: SessionStore, wait: float = 10.0) -> None:
     """On SIGTERM or Ctrl-C: stop every session's training, let it save, keep the checkpoints, then exit."""
     stopping = threading.Event()
@@ -204,4 +211,4 @@ def main(argv: Sequence[str] | None = None) -> None:
     # Training waits in its own line (TrainingGate), so this queue only holds short requests.
     demo.queue(max_size=QUEUE_SIZE)
     demo.launch(server_name=args.host, server_port=args.port, share=args.share, theme=theme(),
-                css=CSS_PATH.read_text(), footer_links=["api", "gradio"], max_file_size=f"{MAX_UPLOAD_MB}mb")
+                css=page_css(), footer_links=["api", "gradio"], max_file_size=f"{MAX_UPLOAD_MB}mb")
