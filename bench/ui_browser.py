@@ -50,13 +50,18 @@ def cpu_seconds(pids: list[int]) -> float:
     """User + system CPU seconds of these processes and their children so far."""
     import psutil
 
-    total = 0.0
+    procs: dict[int, Any] = {}
     for pid in pids:
         try:
             proc = psutil.Process(pid)
-            for p in [proc, *proc.children(recursive=True)]:
-                t = p.cpu_times()
-                total += t.user + t.system
+            procs.update((p.pid, p) for p in [proc, *proc.children(recursive=True)])
+        except psutil.Error:
+            pass
+    total = 0.0
+    for p in procs.values():  # each process once, though a browser's pids include parents and children
+        try:
+            t = p.cpu_times()
+            total += t.user + t.system
         except psutil.Error:
             pass
     return total
