@@ -66,8 +66,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="where runs of visitors who left are kept for 24 h, to restore (default runs/app; on a Space "
                         "/data/gancls-runs if /data is writable, else the temp dir; env GANCLS_APP_RUNS)")
     p.add_argument("--train-threads", type=int, default=_env_int("GANCLS_TRAIN_THREADS", 0),
-                   help="torch CPU threads per training run (default 0: all cores, split between concurrent runs; "
-                        "env GANCLS_TRAIN_THREADS); the rest of the app uses one")
+                   help="torch CPU threads per training run (default 0: all cores but one, which the server and a "
+                        "browser on this machine need, split between concurrent runs; env GANCLS_TRAIN_THREADS); "
+                        "the rest of the app uses one")
     p.add_argument("--train-concurrency", type=int, default=_env_int("GANCLS_TRAIN_CONCURRENCY", 1),
                    help="training runs at the same time; others wait in a queue (default 1, env GANCLS_TRAIN_CONCURRENCY)")
     limits = p.add_argument_group("limits per visitor (for public servers; see demo/limits.py)")

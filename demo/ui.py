@@ -113,9 +113,19 @@ def d_plot(value: Any, **kwargs: Any) -> gr.LinePlot:
 
 
 def curve_css() -> str:
-    """CSS that dashes the curves (and their legend keys) of every plot with the CURVES_CLASS class."""
-    return "".join(f'.{CURVES_CLASS} svg path[stroke="{colour}" i] {{ stroke-dasharray: {dash}; }}\n'
-                   for colour, dash in DASHES.items())
+    """CSS for every plot with the CURVES_CLASS class: dashed curves (and legend keys), and a legend that
+    fits a phone.
+
+    Vega lays the legend out in one row and cuts off what does not fit, which at 390 px was the third
+    key, D(real, wrong label). So the third key moves up into the row of the legend's title ("curve",
+    hidden): two rows that fit any width from a phone's up, without guessing label widths (fonts vary).
+    Gradio drops @container rules from custom CSS, so this applies at every width.
+    """
+    dashes = "".join(f'.{CURVES_CLASS} svg path[stroke="{colour}" i] {{ stroke-dasharray: {dash}; }}\n'
+                     for colour, dash in DASHES.items())
+    return dashes + (f".{CURVES_CLASS} svg .role-legend-title {{ display: none; }}\n"
+                     f".{CURVES_CLASS} svg .role-legend-entry .role-scope > g:nth-of-type(3) "
+                     "{ transform: translate(0px, -17px); }\n")
 
 
 # ------------------------------------------------------------------ status
