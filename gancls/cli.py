@@ -104,15 +104,6 @@ def cmd_train(a: argparse.Namespace) -> int:
     device = resolve_device(a.device)
     if a.threads is not None:
         validate.whole("--threads", a.threads, 1, 1024)
-    elif device.type == "cpu":
-        cores, busy = usable_cores(), busy_cores()
-        a.threads = default_threads(cores=cores, busy=busy)
-        print(f"threads: {a.threads} (usable cores: {cores}, kept busy by other work: {busy:.1f}; --threads sets it)",
-              file=sys.stderr)
-    if a.threads is not None:
-        import torch
-
-        torch.set_num_threads(a.threads)
     if Path(a.out).exists() and not Path(a.out).is_dir():
         raise UserError(f"--out {a.out} is a file; it must be a run directory")
     if a.resume:
@@ -141,6 +132,15 @@ def cmd_train(a: argparse.Namespace) -> int:
         trainer = Trainer.resume(a.out, data, device=a.device, autosave_seconds=a.autosave_seconds)
     else:
         trainer = Trainer(model_preset(a.arch), cfg, data, device=a.device, run_dir=a.out)
+    if a.threads is None and device.type == "cpu":  # chosen once everything else is good
+        cores, busy = usable_cores(), busy_cores()
+        a.threads = default_threads(cores=cores, busy=busy)
+        print(f"threads: {a.threads} (usable cores: {cores}, kept busy by other work: {busy:.1f}; --threads sets it)",
+              file=sys.stderr)
+    if a.threads is not None:
+        import torch
+
+        torch.set_num_threads(a.threads)
 
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):  # finish the step, save, exit cleanly
