@@ -99,8 +99,9 @@ def cli_round(threads: str, args: argparse.Namespace, work: Path) -> dict[str, A
     cmd += ["--data-dir", args.data_dir] if args.data_dir else []
     cmd += ["--batch-size", str(args.batch_size)] if args.batch_size else []
     cmd += [] if threads == "default" else ["--threads", threads]
-    subprocess.run(cmd, cwd=ROOT, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    return last_point(out)
+    done = subprocess.run(cmd, cwd=ROOT, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    chose = [line for line in done.stderr.splitlines() if line.startswith(("threads: ", "train: "))]
+    return {**last_point(out), "cli_says": chose}  # e.g. the threads it chose and the device line
 
 
 def updates(stamps: list[float], t_start: float, t_end: float) -> dict[str, Any]:
