@@ -121,8 +121,7 @@ def browser_round(browser: Any, url: str, server_pid: int, args: argparse.Namesp
         page.goto(url)
         page.wait_for_selector("#train-btn")
         page.get_by_label("Time budget (s)").fill(f"{args.seconds:g}")
-        if args.arch != "fast" or args.batch_size:
-            raise SystemExit("the browser rounds use the page's default preset; drop --arch/--batch-size")
+        choose_preset(page, args)
         page.evaluate(OBSERVE_JS, WATCHED)
         browser_pid = browser_pids()
         cpu0 = (cpu_seconds(browser_pid), cpu_seconds([server_pid]))
@@ -146,6 +145,18 @@ def browser_round(browser: Any, url: str, server_pid: int, args: argparse.Namesp
     return row
 
 
+def choose_preset(page: Any, args: argparse.Namespace) -> None:
+    """Set the page's form to --arch and --batch-size, as a visitor would (the page's defaults otherwise)."""
+    if args.arch != "fast":
+        page.get_by_label("Model size (preset)").click()
+        page.get_by_role("option", name=args.arch, exact=True).click()
+        page.wait_for_timeout(1000)  # the page refills batch size and learning rates for the preset
+    if args.batch_size:
+        page.get_by_text("More settings").click()
+        page.get_by_label("Batch size").fill(str(args.batch_size))
+        page.get_by_label("Batch size").press("Tab")
+
+
 def browser_pids() -> list[int]:
     import psutil
 
@@ -160,8 +171,8 @@ def main() -> None:
     p.add_argument("--threads", default="default",
                    help="comma-separated torch threads to compare, e.g. 1,2 or default (no flag: each side's own "
                         "default); the CLI gets --threads T, the app --train-threads T")
-    p.add_argument("--arch", default="fast", help="the preset (the page trains its default; CLI only)")
-    p.add_argument("--batch-size", type=int, default=None, help="CLI only; default: the preset's")
+    p.add_argument("--arch", default="fast", help="the preset, for both (the browser picks it on the page)")
+    p.add_argument("--batch-size", type=int, default=None, help="for both; default: the preset's")
     p.add_argument("--data-dir", default=None, help="MNIST dir for both (default: the embedded subset)")
     p.add_argument("--width", type=int, default=1280, help="browser viewport width")
     p.add_argument("--port", type=int, default=7911, help="first app port (one app per thread setting)")
@@ -203,6 +214,9 @@ def main() -> None:
             proc.terminate()
             proc.wait(15)
     info["load_average_at_end"] = load_average()
+    presets = {(r["arch"], r["batch_size"]) for r in rows}
+    if len(presets) > 1:
+        raise SystemExit(f"the CLI and the page trained different presets: {sorted(presets)}")
     print("\n".join(header_lines(info)))
     summary = {}
     for t in settings:
