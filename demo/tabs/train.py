@@ -467,8 +467,8 @@ class TrainTab:
         self.status = status
         quick = dict(api_visibility="private", concurrency_limit=None, show_progress="hidden")
         # A failed action shows its message in the toast only: no component shows Gradio's progress, so none
-        # gets an error badge; the status box shows the run's progress. (Gradio's progress timer redrew the
-        # page every frame for the whole run: 10x the style and layout work, CPU a local run trains without.)
+        # gets an error badge; the status box shows the run's progress. (Gradio's progress timer re-laid out
+        # the page every frame of the run: CPU that a browser on the training machine takes from training.)
         # Runs wait in the store's training line, not in Gradio's queue (shared with Generate and Probe).
         train_run = dict(concurrency_id="train-line", concurrency_limit=None, show_progress="hidden")
 
