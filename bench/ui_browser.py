@@ -204,10 +204,10 @@ def main() -> None:
                         row.update(round=r + 1, mode=mode, threads=t, load_before=load)
                         rows.append(row)
                         ups = row.get("updates", {}).get("D plot")
-                        print(f"round {r + 1} threads {t:7s} {mode:7s} {row['steps']:5d} steps {row['steps_per_s']:6.2f}"
-                              f" steps/s" + (f"  D plot {ups['per_s']:.2f} updates/s, longest gap {ups['longest_gap_s']:.2f} s"
-                                             f", browser CPU {row['browser_cpu_s']:.1f} s" if ups else "")
-                              + f"  load {load}", flush=True)
+                        seen = (f"  D plot {ups['per_s']:.2f} updates/s, longest gap {ups['longest_gap_s']:.2f} s, "
+                                f"browser CPU {row['browser_cpu_s']:.1f} s") if ups else ""
+                        print(f"round {r + 1} threads {t:7s} {mode:7s} {row['steps']:5d} steps "
+                              f"{row['steps_per_s']:6.2f} steps/s{seen}  load {load}", flush=True)
             browser.close()
     finally:
         for proc in apps.values():
@@ -223,7 +223,8 @@ def main() -> None:
         cli = [r["steps_per_s"] for r in rows if r["threads"] == t and r["mode"] == "cli"]
         web = [r["steps_per_s"] for r in rows if r["threads"] == t and r["mode"] == "browser"]
         ratios = [w / c for w, c in zip(web, cli)]
-        summary[t] = {"cli_steps_per_s_median": statistics.median(cli), "browser_steps_per_s_median": statistics.median(web),
+        summary[t] = {"cli_steps_per_s_median": statistics.median(cli),
+                      "browser_steps_per_s_median": statistics.median(web),
                       "ratio_per_round": ratios, "ratio_median": statistics.median(ratios)}
         print(f"threads {t}: CLI {statistics.median(cli):.2f} steps/s, browser {statistics.median(web):.2f} steps/s, "
               f"ratio median {statistics.median(ratios):.3f} (rounds: {', '.join(f'{x:.3f}' for x in ratios)})")

@@ -42,10 +42,10 @@ def phone(app_url: str) -> Iterator:
 @pytest.mark.parametrize("plot, names", [("#d-plot", D_CURVES), ("#loss-plot", LOSS_CURVES)])
 def test_every_legend_key_fits_at_390_px(phone, plot, names) -> None:
     got = phone.evaluate(LEGEND_JS, plot)
-    (left, right), keys = got["svg"], got["keys"]
+    (left, right), keys = got["svg"], got["keys"]  # page pixels
     assert sorted(k[0] for k in keys) == sorted(names.values())
     for name, k_left, k_right, _ in keys:
-        assert left <= k_left and k_right <= right, f"{name} is cut off: {k_left:.0f}-{k_right:.0f} in {left:.0f}-{right:.0f}"
+        assert left <= k_left and k_right <= right, f"{name}: {k_left:.0f}-{k_right:.0f}, plot {left:.0f}-{right:.0f}"
     for a in keys:  # no two keys on top of each other
         for b in keys:
             if a is not b and abs(a[3] - b[3]) < 5:
