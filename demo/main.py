@@ -66,8 +66,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="where runs of visitors who left are kept for 24 h, to restore (default runs/app; on a Space "
                         "/data/gancls-runs if /data is writable, else the temp dir; env GANCLS_APP_RUNS)")
     p.add_argument("--train-threads", type=int, default=_env_int("GANCLS_TRAIN_THREADS", 0),
-                   help="torch CPU threads per training run (default 0: all cores, split between concurrent runs; "
-                        "env GANCLS_TRAIN_THREADS); the rest of the app uses one")
+                   help="torch CPU threads per training run (default 0: all cores but one, which the server and a "
+                        "browser on this machine need, split between concurrent runs; env GANCLS_TRAIN_THREADS); "
+                        "the rest of the app uses one")
     p.add_argument("--train-concurrency", type=int, default=_env_int("GANCLS_TRAIN_CONCURRENCY", 1),
                    help="training runs at the same time; others wait in a queue (default 1, env GANCLS_TRAIN_CONCURRENCY)")
     limits = p.add_argument_group("limits per visitor (for public servers; see demo/limits.py)")
@@ -169,6 +170,13 @@ def atomic_image_cache() -> None:
     pu.save_pil_to_cache = save_pil_to_cache  # save_img_array_to_cache and image_utils look it up here
 
 
+def page_css() -> str:
+    """style.css plus the curve styles demo/ui.py derives from its colours."""
+    from .ui import curve_css
+
+    return CSS_PATH.read_text() + curve_css()
+
+
 def stop_sessions_on_exit(store: SessionStore, wait: float = 10.0) -> None:
     """On SIGTERM or Ctrl-C: stop every session's training, let it save, keep the checkpoints, then exit."""
     stopping = threading.Event()
@@ -204,4 +212,4 @@ def main(argv: Sequence[str] | None = None) -> None:
     # Training waits in its own line (TrainingGate), so this queue only holds short requests.
     demo.queue(max_size=QUEUE_SIZE)
     demo.launch(server_name=args.host, server_port=args.port, share=args.share, theme=theme(),
-                css=CSS_PATH.read_text(), footer_links=["api", "gradio"], max_file_size=f"{MAX_UPLOAD_MB}mb")
+                css=page_css(), footer_links=["api", "gradio"], max_file_size=f"{MAX_UPLOAD_MB}mb")

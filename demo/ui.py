@@ -19,13 +19,22 @@ from .session import Session
 
 PRIVATE = {"api_visibility": "private"}  # wiring the page needs but the public API does not
 INFER = {"concurrency_id": "infer", "concurrency_limit": 4}  # Generate, Probe and friends share 4 workers
-UPDATE_EVERY = 0.5  # seconds between live updates of a streaming view
+# Seconds between live updates of a streaming view: more than one a second, and each one makes the
+# browser redraw every plot it touches (on a laptop that also trains, the page's CPU is training's).
+UPDATE_EVERY = 0.8
+# Points per curve a plot is sent: Gradio 6's LinePlot draws each point as an SVG element (its hover layer)
+# and redraws them all on every update.
+PLOT_POINTS = 150
 
 LOSS_CURVES = {"loss_d": "D loss", "loss_g": "G loss"}
 D_CURVES = {"d_real": "D(real, right label)", "d_fake": "D(fake, right label)", "d_wrong": "D(real, wrong label)"}
 # Okabe-Ito colours: told apart by colour-blind viewers too.
 LOSS_COLOURS = {"D loss": "#0072B2", "G loss": "#E69F00"}
 D_COLOURS = {"D(real, right label)": "#009E73", "D(fake, right label)": "#E69F00", "D(real, wrong label)": "#D55E00"}
+# Line styles as well, so overlapping curves stay apart without colour: the fake side (G loss, D on fakes)
+# dashed, D(real, wrong label) dotted. LinePlot has no dash option, so curve_css() styles its SVG by colour.
+DASHES = {"#E69F00": "7 4", "#D55E00": "2 3"}
+CURVES_CLASS = "gc-curves"
 NOTHING_TRAINING = "Nothing is training in this session."
 
 
@@ -73,7 +82,7 @@ def thin(history: list[dict[str, float]], max_points: int) -> list[dict[str, flo
     return history[::stride] + ([history[-1]] if (len(history) - 1) % stride else [])
 
 
-def curves(history: list[dict[str, float]], names: dict[str, str], max_points: int = 400) -> pd.DataFrame:
+def curves(history: list[dict[str, float]], names: dict[str, str], max_points: int = PLOT_POINTS) -> pd.DataFrame:
     """Long-format table (step, value, curve) for a gr.LinePlot with color="curve"."""
     points = thin(history, max_points)
     # Explicit dtypes: an empty table must still say "numbers", or the plot keeps treating them as categories.
@@ -99,7 +108,24 @@ def start_curves(history: list[dict[str, float]]) -> tuple[pd.DataFrame, pd.Data
 def d_plot(value: Any, **kwargs: Any) -> gr.LinePlot:
     """A plot of D's three mean outputs (the Train and Ablation tabs draw the same one)."""
     return gr.LinePlot(value, x="step", y="value", color="curve", y_lim=[0, 1], title="Discriminator outputs",
-                       show_label=False, y_title="mean D score", color_map=D_COLOURS, **kwargs)
+                       show_label=False, y_title="mean D score", color_map=D_COLOURS, elem_classes=CURVES_CLASS,
+                       **kwargs)
+
+
+def curve_css() -> str:
+    """CSS for every plot with the CURVES_CLASS class: dashed curves (and legend keys), and a legend that
+    fits a phone.
+
+    Vega lays the legend out in one row and cuts off what does not fit, which at 390 px was the third
+    key, D(real, wrong label). So the third key moves up into the row of the legend's title ("curve",
+    hidden): two rows that fit any width from a phone's up, without guessing label widths (fonts vary).
+    Gradio drops @container rules from custom CSS, so this applies at every width.
+    """
+    dashes = "".join(f'.{CURVES_CLASS} svg path[stroke="{colour}" i] {{ stroke-dasharray: {dash}; }}\n'
+                     for colour, dash in DASHES.items())
+    return dashes + (f".{CURVES_CLASS} svg .role-legend-title {{ display: none; }}\n"
+                     f".{CURVES_CLASS} svg .role-legend-entry .role-scope > g:nth-of-type(3) "
+                     "{ transform: translate(0px, -17px); }\n")
 
 
 # ------------------------------------------------------------------ status

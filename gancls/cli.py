@@ -55,7 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--resume", action="store_true", help="continue the run saved in --out from its step")
     t.add_argument("--overwrite", action="store_true", help="start a new run even if --out already holds one")
     t.add_argument("--threads", type=int, default=None,
-                   help="CPU threads for torch (default: torch's choice; 1 is faster on a busy, shared machine)")
+                   help="CPU threads for torch (default: the cores not kept busy by other work, measured at the start)")
     t.add_argument("--quiet", action="store_true", help="no progress bar, one line at the end")
 
     s = sub.add_parser("sample", help="generate digits for labels; writes .npz (images, labels) or a .png grid")
@@ -97,16 +97,13 @@ def cmd_train(a: argparse.Namespace) -> int:
     from .checkpoint import load_checkpoint
     from .config import DEFAULT_EPOCHS, Budget, model_preset, train_preset
     from .data import load_mnist
-    from .device import keep_freed_memory, resolve_device
+    from .device import busy_cores, default_threads, keep_freed_memory, resolve_device, usable_cores
     from .train import CheckpointSaved, Finished, Metrics, Started, Trainer
 
     # Check the flags before loading data (which may mean a download): a typo should fail at once.
-    resolve_device(a.device)
+    device = resolve_device(a.device)
     if a.threads is not None:
         validate.whole("--threads", a.threads, 1, 1024)
-        import torch
-
-        torch.set_num_threads(a.threads)
     if Path(a.out).exists() and not Path(a.out).is_dir():
         raise UserError(f"--out {a.out} is a file; it must be a run directory")
     if a.resume:
@@ -127,7 +124,7 @@ def cmd_train(a: argparse.Namespace) -> int:
     epochs = a.epochs if a.epochs is not None or a.max_steps is not None else DEFAULT_EPOCHS[arch]
     budget = Budget(steps=a.max_steps, epochs=epochs, seconds=a.max_seconds)
 
-    if resolve_device(a.device).type == "cpu":
+    if device.type == "cpu":
         keep_freed_memory()  # this process only trains: keep big freed blocks for the next step
     data = load_mnist(a.data_dir, allow_download=not a.no_download, log=lambda m: print(f"data: {m}", file=sys.stderr))
     print(f"data: {data.description}", file=sys.stderr)
@@ -135,6 +132,15 @@ def cmd_train(a: argparse.Namespace) -> int:
         trainer = Trainer.resume(a.out, data, device=a.device, autosave_seconds=a.autosave_seconds)
     else:
         trainer = Trainer(model_preset(a.arch), cfg, data, device=a.device, run_dir=a.out)
+    if a.threads is None and device.type == "cpu":  # chosen once everything else is good
+        cores, busy = usable_cores(), busy_cores()
+        a.threads = default_threads(cores=cores, busy=busy)
+        print(f"threads: {a.threads} (usable cores: {cores}, kept busy by other work: {busy:.1f}; --threads sets it)",
+              file=sys.stderr)
+    if a.threads is not None:
+        import torch
+
+        torch.set_num_threads(a.threads)
 
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):  # finish the step, save, exit cleanly

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import os
 import sys
+import time
 
 import torch
 
@@ -38,6 +40,56 @@ def describe_device(device: torch.device, threads: int | None = None) -> str:
         return "GPU: Apple MPS"
     threads = threads or torch.get_num_threads()
     return f"CPU ({threads} thread{'s' if threads != 1 else ''})"
+
+
+# ------------------------------------------------------------------ CPU threads
+def usable_cores() -> int:
+    """Cores torch may use here: the CPUs this process may run on (a container's cpuset too), capped by
+    torch's own default (physical cores, or $OMP_NUM_THREADS). Call it before setting torch's threads."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # macOS, Windows
+        cpus = os.cpu_count() or 1
+    return max(1, min(cpus, torch.get_num_threads()))
+
+
+def busy_cores(seconds: float = 0.25) -> float:
+    """How many cores other work kept busy over the next `seconds` (from /proc/stat; 0.0 where there is
+    none). Call it while this process is idle, before it trains."""
+    def sample() -> tuple[int, int] | None:
+        try:
+            with open("/proc/stat") as f:
+                ticks = [int(v) for v in f.readline().split()[1:]]
+        except (OSError, ValueError):
+            return None
+        idle = ticks[3] + (ticks[4] if len(ticks) > 4 else 0)  # idle + iowait
+        return sum(ticks[:8]), idle
+
+    first = sample()
+    if first is None:
+        return 0.0
+    time.sleep(seconds)
+    second = sample()
+    if second is None or second[0] <= first[0]:
+        return 0.0
+    total, idle = second[0] - first[0], second[1] - first[1]
+    return (os.cpu_count() or 1) * (total - idle) / total
+
+
+def default_threads(*, cores: int | None = None, busy: float = 0.0, reserve: int = 0, runs: int = 1) -> int:
+    """Torch threads per training run when none are asked for: the free cores split between `runs`, at least 1.
+
+    free = `cores` (default: usable_cores()) - `reserve` (cores the same program needs for other work:
+    the app keeps one for its web server and, on a laptop, the browser showing the page) - `busy` (cores
+    other processes keep busy, rounded). A team of OpenMP threads waits for its slowest member at every
+    op, so one thread that has to share its core with other work holds up all the others: on 2 cores
+    with a browser or another job running, 1 thread trains faster than 2 (bench/ui_browser.py).
+    """
+    cores = usable_cores() if cores is None else cores
+    if cores < 1 or reserve < 0 or busy < 0 or runs < 1:
+        raise ValueError(f"need cores >= 1, reserve >= 0, busy >= 0 and runs >= 1 "
+                         f"(got {cores}, {reserve}, {busy}, {runs})")
+    return max(1, (cores - reserve - int(busy + 0.5)) // runs)
 
 
 # glibc mallopt parameters (malloc.h)

@@ -224,8 +224,9 @@ class AblationTab:
             verdict_md = gr.Markdown(elem_id="abl-verdict")
             gr.Markdown(ABLATION_TABLE_HELP, elem_classes="help")
 
-        train_run = dict(concurrency_id="train-line", concurrency_limit=None,  # waits in the store's training line
-                         show_progress="minimal", show_progress_on=[status])
+        # Waits in the store's training line. No Gradio progress: the status box shows it, and Gradio's timer
+        # would redraw the page every frame of the run (see the Train tab).
+        train_run = dict(concurrency_id="train-line", concurrency_limit=None, show_progress="hidden")
         start.click(self.ablation, [obj_a, obj_b, seconds, arch, seed],
                     [status, *arms, table, heat_a, heat_b, verdict_md], api_name="ablation", **train_run)
         stop.click(self.stop, None, note, api_name="ablation_stop", concurrency_limit=None, show_progress="hidden")

@@ -30,8 +30,8 @@ from ..live import live
 from ..replay_view import ReplayView
 from ..runstate import RunState, grids_of, load_grids, save_grids
 from ..session import TIMELINE_NAME, RunNotFoundError, Session
-from ..ui import (D_CURVES, LOSS_COLOURS, LOSS_CURVES, NOTHING_TRAINING, UPDATE_EVERY, curves, d_plot, kept_file,
-                  png, session_hash, status_html, user_errors)
+from ..ui import (CURVES_CLASS, D_CURVES, LOSS_COLOURS, LOSS_CURVES, NOTHING_TRAINING, UPDATE_EVERY, curves, d_plot,
+                  kept_file, png, session_hash, status_html, user_errors)
 from ..zerogpu import chunked_run
 
 RUNNING = ("Training… Press Stop to keep the model as it is now; when the run ends, "
@@ -306,9 +306,11 @@ class TrainTab:
         session.run_dir.mkdir(parents=True, exist_ok=True)  # the live grid is written there
         view = RunView(trainer, budget, session.run_dir / "live_grid.png", judge=self.ctx.judge())
         try:
+            first = True
             for _ in live(self._events(session, trainer, budget), view.feed, self.update_every):
-                if view.finished is None:
-                    yield (*view.values(), self.ctx.using(session), gr.skip(), note)
+                if view.finished is None:  # the 'Using:' line and the note change only when a run starts or ends
+                    yield (*view.values(), *((self.ctx.using(session), gr.skip(), note) if first else [gr.skip()] * 3))
+                    first = False
         finally:  # also when the visitor leaves mid-run: what was trained is kept (a run that trained nothing
             if trainer.step_count > 0:  # must not replace the model in use with an untrained one)
                 session.adopt(trainer, view.saved)
@@ -499,7 +501,7 @@ class TrainTab:
                     status = gr.HTML(idle_status, elem_id="status")
                     loss_plot = gr.LinePlot(idle_loss, x="step", y="value", color="curve", title="Losses", height=270,
                                             label="Losses", show_label=False, color_map=LOSS_COLOURS,
-                                            elem_id="loss-plot", y_title="loss (batch sum)")
+                                            elem_id="loss-plot", y_title="loss (batch sum)", elem_classes=CURVES_CLASS)
                     d_out = d_plot(idle_d, label="Discriminator outputs", height=270, elem_id="d-plot")
                     gr.Markdown(TRAIN_HELP, elem_classes="help")
                 with gr.Column(scale=4, min_width=300, elem_id="train-samples"):
@@ -511,11 +513,11 @@ class TrainTab:
         self.controls = [train_btn, stop_btn, resume_btn, reset_btn, restore_btn]
         self.status = status
         quick = dict(api_visibility="private", concurrency_limit=None, show_progress="hidden")
-        # A failed action shows its message in the toast and on the note under the buttons only: the live
-        # views never get an error badge (Gradio marks the components it shows progress on).
+        # A failed action shows its message in the toast only: no component shows Gradio's progress, so none
+        # gets an error badge; the status box shows the run's progress. (Gradio's progress timer re-laid out
+        # the page every frame of the run: CPU that a browser on the training machine takes from training.)
         # Runs wait in the store's training line, not in Gradio's queue (shared with Generate and Probe).
-        train_run = dict(concurrency_id="train-line", concurrency_limit=None,
-                         show_progress="full", show_progress_on=[note])
+        train_run = dict(concurrency_id="train-line", concurrency_limit=None, show_progress="hidden")
 
         def settled(event: Any) -> Any:
             # Every run action ends by deriving the buttons (and a leftover 'waiting' status) from the state,
