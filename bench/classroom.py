@@ -122,7 +122,8 @@ def bench_watchers(url: str, args: argparse.Namespace) -> dict[str, Any]:
     watchers = clients(url, args.watchers)
     rec = Record()
 
-    def watch(client: Any, code: str) -> None:
+    def watch(client: Any, code: str, delay: float) -> None:
+        time.sleep(delay)  # a class does not press Watch in the same millisecond
         try:
             client.predict(code, api_name="/join")
             t0 = time.monotonic()
@@ -135,8 +136,8 @@ def bench_watchers(url: str, args: argparse.Namespace) -> dict[str, Any]:
     threads: list[threading.Thread] = []
 
     def start(code: str) -> None:
-        for c in watchers:
-            threads.append(threading.Thread(target=watch, args=(c, code)))
+        for i, c in enumerate(watchers):
+            threads.append(threading.Thread(target=watch, args=(c, code, 3.0 * i / len(watchers))))
             threads[-1].start()
 
     watched = []

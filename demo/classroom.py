@@ -26,12 +26,14 @@ from gancls.errors import UserError
 from gancls.models import GANCLS
 
 from .session import Session
+from .ui import D_CURVES, LOSS_CURVES, curves
 
 CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I/L: read off a projector without doubt
 CODE_LENGTH = 6  # 31**6 ≈ 890 million codes
 CODE_FORMAT = re.compile(f"[{CODE_ALPHABET}]{{{CODE_LENGTH}}}")
 SNAPSHOT_SECONDS = 2.0  # joiners' model is at most this much older than the trainer's
 SHARE_GRID = "share_grid.png"  # in the owner's run folder: the grid watchers are sent
+WATCH_POINTS = 120  # points per curve sent to watchers: a plot's width, and little work per update
 
 
 class CodeError(UserError):
@@ -47,7 +49,7 @@ class Frame:
     stats: dict[str, Any]
     progress: float | None
     message: str
-    loss: Any  # curve tables (pandas) for the two plots
+    loss: Any  # curve tables (pandas) for the two plots, WATCH_POINTS per curve at most
     d: Any
     grid: str | None  # the grid picture's path
     grid_version: int  # changes when the grid changes
@@ -67,11 +69,13 @@ class SharedRun:
         self._next_snapshot = 0.0
 
     # -------------------------------------------------------------- view
-    def publish(self, *, state: str, stats: dict[str, Any], progress: float | None, message: str, loss: Any, d: Any,
-                grid: str | None, running: bool) -> None:
-        """Record the owner's latest view (`grid`: the picture's path if it changed, else None) and wake watchers."""
+    def publish(self, *, state: str, stats: dict[str, Any], progress: float | None, message: str,
+                history: list[dict[str, float]], grid: str | None, running: bool) -> None:
+        """Record the owner's latest view (`history`: the run's metrics; `grid`: the picture's path if it
+        changed, else None) and wake watchers. The tables are built once here for every watcher."""
         if grid is not None:
             grid = self._copy_grid(grid)
+        loss, d = curves(history, LOSS_CURVES, WATCH_POINTS), curves(history, D_CURVES, WATCH_POINTS)
         with self._cond:
             old = self._frame
             grid_version = (old.grid_version if old else 0) + (grid is not None)

@@ -35,10 +35,9 @@ def build_demo(ctx: AppContext) -> gr.Blocks:
     """The Gradio Blocks app over a loaded AppContext."""
     with gr.Blocks(title="GAN-CLS digits", analytics_enabled=False, delete_cache=(600, 1800)) as demo:
         gr.Markdown(INTRO, elem_id="intro")
-        with gr.Row(equal_height=True, elem_id="using-row"):
-            using = gr.Markdown(using_text(None, ctx.pretrained_note), elem_id="using")
-            present = gr.Checkbox(False, label="Presenter view", elem_id="present-toggle", scale=0, min_width=170,
-                                  info="larger type, grid and plots for a projector; hides the settings")
+        using = gr.Markdown(using_text(None, ctx.pretrained_note), elem_id="using")
+        present = gr.Checkbox(False, label="Presenter view (for a projector: larger type, grid and plots; no settings)",
+                              elem_id="present-toggle", container=False)
         lesson_note = gr.Markdown(visible=False, elem_id="lesson-note")
         train, export, classroom = TrainTab(ctx), ExportTab(ctx), ClassTab(ctx)
         with gr.Tabs(overflow_behavior="wrap") as tabs:  # every tab reachable on a phone, no "•••" menu

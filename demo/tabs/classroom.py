@@ -20,7 +20,7 @@ from ..classroom import SharedRun, kept_grid, read_lesson
 from ..context import AppContext
 from ..ui import LOSS_COLOURS, PRIVATE, d_plot, status_html, user_errors
 
-WATCH_EVERY = 1.0  # seconds between two updates sent to one watcher (the owner publishes every 0.5 s)
+WATCH_EVERY = 1.25  # seconds between two updates sent to one watcher (the owner publishes every 0.5 s)
 WATCH_POLL = 0.2  # how often a watcher looks for a new update
 WATCH_HOURS = 3.0  # a page stops following a class run after this long (reload to follow again)
 CLASS_HELP = """**A whole class on one server.** The person training presses **Share my run** and puts the
@@ -79,7 +79,7 @@ class ClassTab:
 
     async def _frames(self, shared: SharedRun, follow: bool) -> AsyncIterator[tuple]:
         sent = grid_sent = -1
-        deadline = time.monotonic() + WATCH_HOURS * 3600
+        deadline, next_at = time.monotonic() + WATCH_HOURS * 3600, 0.0
         while time.monotonic() < deadline:
             if shared.ended:
                 message = (f"The page that shared class run {shared.code} has closed. Generate and Probe keep its "
@@ -87,7 +87,7 @@ class ClassTab:
                 yield status_html(state="idle", message=message), gr.skip(), gr.skip(), gr.skip()
                 return
             frame = shared.frame()
-            if frame is None or frame.version == sent:
+            if frame is None or frame.version == sent or time.monotonic() < next_at:
                 await asyncio.sleep(WATCH_POLL)
                 continue
             grid = kept_grid(frame.grid) if frame.grid_version != grid_sent else None
@@ -99,19 +99,16 @@ class ClassTab:
             status = status_html(state=frame.state, message=message, progress=frame.progress, stats=frame.stats)
             yield status, frame.loss, frame.d, grid if grid is not None else gr.skip()
             sent, grid_sent = frame.version, frame.grid_version if grid is not None else grid_sent
+            next_at = time.monotonic() + self.watch_every
             if not frame.running and not follow:
                 return
-            await asyncio.sleep(self.watch_every)
 
     def _publish_idle(self, session: Any, shared: SharedRun) -> None:
         """A first view of a run shared while it is not training: its curves and its last grid."""
-        from ..ui import D_CURVES, LOSS_CURVES, curves
-
         trainer = session.trainer
-        history = trainer.history if trainer is not None else []
         grid = session.run_dir / "live_grid.png"
         shared.publish(state="done", stats={"step": f"{session.model_steps:,}"}, progress=None, message="",
-                       loss=curves(history, LOSS_CURVES), d=curves(history, D_CURVES),
+                       history=trainer.history if trainer is not None else [],
                        grid=str(grid) if grid.is_file() else None, running=False)
 
     # ------------------------------------------------------------ lesson links

@@ -304,7 +304,7 @@ class TrainTab:
         """Hand this update to the class run's watchers, if this session shares its run."""
         if (shared := self.ctx.classroom.of(session)) is not None:
             grid = values[3] if isinstance(values[3], str) else None
-            shared.publish(**view.status_parts(), loss=values[1], d=values[2], grid=grid,
+            shared.publish(**view.status_parts(), history=view.trainer.history, grid=grid,
                            running=view.finished is None)
 
     @staticmethod
