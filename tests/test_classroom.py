@@ -3,6 +3,7 @@ the server's cap, lesson links and the class-code rules."""
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from pathlib import Path
@@ -195,3 +196,24 @@ def test_lesson_links_preset_the_page_and_note_what_they_ignore() -> None:
                                                                                      None)
     assert len(bad.notes) == 7 and any("from 1 to 600" in n for n in bad.notes)
     assert any("unknown link setting" in n and "colour" in n for n in bad.notes)
+
+
+def test_a_newly_kept_run_is_trimmed_to_the_quota_at_once(tmp_path: Path) -> None:
+    from demo.session import WEIGHTS_NAME, SessionStore
+
+    keep = tmp_path / "runs"
+    keep.mkdir()
+    store = SessionStore(tmp_path / "live", keep_root=keep, runs_quota=2.5 * 2**20)
+    store.prune()  # the minutely prune: nothing to do yet, and the next full one is a minute away
+
+    def kept(name: str, age: float) -> Path:
+        run = keep / (name * 32)
+        run.mkdir()
+        (run / WEIGHTS_NAME).write_bytes(b"\0" * 2**20)
+        os.utime(run, (time.time() - age, time.time() - age))
+        return run
+
+    old, mid, new = kept("a", 30), kept("b", 20), kept("c", 0)  # 3 MB: over the 2.5 MB quota
+    assert store.prune() == 1, "a run kept between two minutely prunes is trimmed for at the next call"
+    assert not old.exists() and mid.exists() and new.exists()
+    assert store.prune() == 0

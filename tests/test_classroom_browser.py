@@ -102,8 +102,9 @@ def test_teacher_shares_and_a_watcher_follows_and_probes(browser, app_url: str) 
     side_by_side(SHOTS / ".teacher.png", SHOTS / ".watcher.png", SHOTS / "classroom-teacher-and-watcher.png")
 
     draw_a_one(watcher)  # the watcher probes their own drawing with the class run's model
+    watcher.wait_for_selector("#probe-score:has-text('D(image, 0)')")
     assert f"class run {code}" in watcher.inner_text("#using")
-    watcher.screenshot(path=str(SHOTS / "classroom-watcher-probe.png"))
+    watcher.screenshot(path=str(SHOTS / "classroom-watcher-probe.png"), full_page=True)
 
     # Presenter view: bigger, and the settings column hidden.
     teacher.get_by_label("Presenter view").check()

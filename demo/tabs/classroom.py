@@ -171,9 +171,10 @@ class ClassTab:
             None, my_code, link, js=LINK_JS, **PRIVATE)
         # Watchers wait on the event loop, not on worker threads, so they need no concurrency limit.
         watching = dict(concurrency_id="watch", concurrency_limit=None, show_progress="hidden")
+        self.watch_btn = watch_btn
         joined = watch_btn.click(self.join, code, using, api_name="join", **quick)
-        watched = joined.then(self.watch, code, self.views, api_name="watch", **watching)
-        self.following = watched.then(self.follow, code, self.views, **watching, **PRIVATE)
+        self.watched = joined.then(self.watch, code, self.views, api_name="watch", **watching)
+        self.following = self.watched.then(self.follow, code, self.views, **watching, **PRIVATE)
 
     def wire_lesson(self, page: gr.Blocks, tabs: gr.Tabs, present: gr.Checkbox, note: gr.Markdown,
                     settings: dict[str, Any]) -> None:
@@ -181,7 +182,9 @@ class ClassTab:
         order = ("seconds", "arch", "objective", "seed", "batch_size", "lr_d", "lr_g")
         outputs = [tabs, present, self.code, note, *(settings[k] for k in order)]
         quick = dict(concurrency_limit=None, show_progress="hidden", **PRIVATE)
-        page.load(self.lesson, None, outputs, **quick).then(
+        linked = page.load(self.lesson, None, outputs, **quick).then(
             self.join_from_link, self.code, self.using, **quick).then(
             self.follow, self.code, self.views, concurrency_id="watch", concurrency_limit=None,
             show_progress="hidden", **PRIVATE)
+        # Watch again (another code): the page stops following the previous one first.
+        self.watch_btn.click(None, None, None, cancels=[self.watched, self.following, linked], **PRIVATE)
