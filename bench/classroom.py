@@ -33,7 +33,13 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:  # run as a script: make `bench`, `gancls` and `demo` importable
     sys.path.insert(0, str(REPO))
 
-from bench.common import RESULTS_DIR, header_lines, load_average, machine_info, write_json
+from bench.common import (
+    RESULTS_DIR,
+    header_lines,
+    load_average,
+    machine_info,
+    write_json,
+)
 from bench.soak import DEFAULT_DATA, launch
 
 KEEP_RATIO_TARGET, UPDATE_EVERY_TARGET, P95_TARGET, RSS_TARGET_MB = 0.80, 2.0, 1.0, 300

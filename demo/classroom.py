@@ -16,9 +16,9 @@ import secrets
 import shutil
 import threading
 import time
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from collections.abc import Iterator, Mapping
 from typing import Any
 
 from gancls.config import ARCHES, OBJECTIVES

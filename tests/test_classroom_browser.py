@@ -5,8 +5,8 @@ presenter view and a lesson link's note. Screenshots go to docs/screenshots/ (th
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 

@@ -166,11 +166,11 @@ class ClassTab:
         self.code = code
         self.views = [status, loss_plot, d_out, grid]
         self.using = using
-        quick = dict(concurrency_limit=None, show_progress="hidden")
+        quick = {"concurrency_limit": None, "show_progress": "hidden"}
         share_btn.click(self.share, None, my_code, api_name="share", **quick).then(
             None, my_code, link, js=LINK_JS, **PRIVATE)
         # Watchers wait on the event loop, not on worker threads, so they need no concurrency limit.
-        watching = dict(concurrency_id="watch", concurrency_limit=None, show_progress="hidden")
+        watching = {"concurrency_id": "watch", "concurrency_limit": None, "show_progress": "hidden"}
         self.watch_btn = watch_btn
         joined = watch_btn.click(self.join, code, using, api_name="join", **quick)
         self.watched = joined.then(self.watch, code, self.views, api_name="watch", **watching)
