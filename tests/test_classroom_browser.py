@@ -30,6 +30,12 @@ def browser() -> Iterator:
         browser.close()
 
 
+def expect(locator):
+    from playwright.sync_api import expect as playwright_expect
+
+    return playwright_expect(locator)
+
+
 def open_page(browser, url: str, width: int = 1280, height: int = 900):
     context = browser.new_context(viewport={"width": width, "height": height})
     page = context.new_page()
@@ -73,7 +79,7 @@ def draw_a_one(page) -> None:
 
 def test_teacher_shares_and_a_watcher_follows_and_probes(browser, app_url: str) -> None:
     teacher = open_page(browser, f"{app_url}?seconds=45&preset=small&seed=4", width=960)
-    assert teacher.get_by_label("Time budget (s)").input_value() == "45"  # the lesson link preset it
+    expect(teacher.get_by_label("Time budget (s)")).to_have_value("45")  # the lesson link preset it
     teacher.click("#train-btn")
     teacher.wait_for_selector("#status .gc-running")
     teacher.get_by_role("tab", name="9 · Class").click()
