@@ -44,7 +44,8 @@ class ClassTab:
         """Share the caller's run: returns its class code (the same code on every call while the page lives)."""
         session = self.ctx.session(request)
         shared = self.ctx.classroom.share(session)
-        if shared.frame() is None:  # not training now: watchers get the run as it stands
+        # A run that trains or waits in line publishes its own updates; else watchers get it as it stands.
+        if shared.frame() is None and not session.running:
             self._publish_idle(session, shared)
         return shared.code
 
