@@ -150,11 +150,11 @@ def test_class_codes_are_random_and_end_with_the_owner(tmp_path: Path) -> None:
     assert len(codes) > 1990 and all(CODE_FORMAT.fullmatch(c) for c in codes)
     assert not set("01OIL") & set(CODE_ALPHABET)
     room = Classroom()
-    owner = Session(id="owner", run_dir=tmp_path / "run")
-    owner.model = object()  # has a run
-    shared = room.share(owner)
+    owner_session = Session(id="owner_session", run_dir=tmp_path / "run")
+    owner_session.model = object()  # has a run
+    shared = room.share(owner_session)
     assert room.find(f" {shared.code.lower()} ") is shared
-    room.end(owner)
+    room.end(owner_session)
     assert shared.ended
     with pytest.raises(ValueError, match="unknown or expired"):
         room.find(shared.code)
@@ -162,9 +162,9 @@ def test_class_codes_are_random_and_end_with_the_owner(tmp_path: Path) -> None:
 
 def test_snapshots_are_taken_between_steps_and_close_the_run(tmp_path: Path) -> None:
     room = Classroom()
-    owner = Session(id="owner", run_dir=tmp_path / "run")
-    owner.model = object()
-    shared = room.share(owner)
+    owner_session = Session(id="owner_session", run_dir=tmp_path / "run")
+    owner_session.model = object()
+    shared = room.share(owner_session)
     closed = threading.Event()
 
     class FakeTrainer:
@@ -178,7 +178,7 @@ def test_snapshots_are_taken_between_steps_and_close_the_run(tmp_path: Path) -> 
         finally:
             closed.set()
 
-    stream = room.snapshots(owner, FakeTrainer(), events())
+    stream = room.snapshots(owner_session, FakeTrainer(), events())
     assert next(stream) == "metrics"
     model, steps = shared.model()
     assert steps == 7 and model is not FakeTrainer.model and not model.training

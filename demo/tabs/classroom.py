@@ -143,7 +143,7 @@ class ClassTab:
         """Lay out the tab inside the page's gr.Tabs and wire it (`using` is the page's 'Using:' line)."""
         _, idle_loss, idle_d = self.ctx.idle_views()
         with gr.Tab("9 · Class", id="class"):
-            gr.Markdown(CLASS_HELP, elem_classes="help")
+            gr.Markdown(CLASS_HELP + "\n\n" + LINK_HELP, elem_classes="help")
             with gr.Row(equal_height=False):
                 with gr.Column(scale=2, min_width=260, elem_id="class-controls"):
                     share_btn = gr.Button("Share my run", variant="primary", elem_id="share-btn")
@@ -153,7 +153,6 @@ class ClassTab:
                     code = gr.Textbox(label="Class code to watch", max_length=20, elem_id="watch-code",
                                       placeholder="e.g. K7QM2X")
                     watch_btn = gr.Button("Watch", elem_id="watch-btn")
-                    gr.Markdown(LINK_HELP, elem_classes="help")
                 with gr.Column(scale=5, min_width=360):
                     status = gr.HTML(status_html(state="idle", message="Enter a class code and press Watch."),
                                      elem_id="watch-status")
