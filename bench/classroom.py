@@ -306,8 +306,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--train-seconds", type=float, default=10, help="visitors: each one's time budget (default 10)")
     p.add_argument("--settle", type=float, default=75, help="visitors: idle seconds before the end RSS (default 75)")
     p.add_argument("--runs-quota-mb", type=float, default=256, help="the server's --runs-quota-mb (default 256)")
-    p.add_argument("--client-nice", type=int, default=10,
-                   help="niceness added to this process's client threads after the server starts (default 10)")
+    p.add_argument("--client-nice", type=int, default=None,
+                   help="niceness added to this process's client threads after the server starts (default: 10 for "
+                        "watchers, whose clients stand for other computers; 0 for probes, whose clients time the answers)")
     p.add_argument("--checkpoint", default=None, help="the app's shared model (default: the app's own)")
     p.add_argument("--data-dir", default=str(DEFAULT_DATA) if DEFAULT_DATA.is_dir() else None,
                    help="MNIST for the server (default ../shared/data if present, else the embedded subset)")
@@ -321,7 +322,7 @@ def main(argv: list[str] | None = None) -> int:
                      data_dir=Path(args.data_dir) if args.data_dir else None)
         # The clients stand for the class's own computers: on this one machine they run at a lower
         # priority than the server (which was started before, at ours), so they take idle CPU first.
-        os.nice(args.client_nice)
+        os.nice(args.client_nice if args.client_nice is not None else 10 * (args.what == "watchers"))
         try:
             if args.what == "watchers":
                 figures = bench_watchers(app.url, args)
