@@ -115,6 +115,7 @@ def test_teacher_shares_and_a_watcher_follows_and_probes(browser, app_url: str) 
     # Presenter view: bigger, and the settings column hidden.
     teacher.get_by_label("Presenter view").check()
     teacher.wait_for_selector("#settings", state="hidden")
+    teacher.wait_for_timeout(1500)  # the plots redraw at their new width
     teacher.screenshot(path=str(SHOTS / "classroom-presenter.png"))
     teacher.get_by_label("Presenter view").uncheck()
     teacher.wait_for_selector("#settings", state="visible")
