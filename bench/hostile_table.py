@@ -93,6 +93,15 @@ def table(folder: Path) -> list[tuple[str, str, list, str]]:
         ("restore a made-up id", "/restore", ["0" * 32], "no longer kept"),
         ("resume without a run", "/resume", [10, 0, 0], "nothing to resume"),
         ("ablation for a day", "/ablation", ["gan-cls", "plain", 86400, "small", 0], "greater than maximum value"),
+        # class codes (issue 13): a raw call has no run to share, and no code but a live one is accepted
+        ("share without a run", "/share", [], "othing to share yet"),
+        ("join a made-up code", "/join", ["ZZZZZZ"], "unknown or expired class code"),
+        ("join a path", "/join", ["../../etc/passwd"], "is not a class code"),
+        ("join 100,000 characters", "/join", ["A" * 100_000], "is not a class code"),
+        ("join nothing", "/join", [None], "no class code"),
+        ("watch a made-up code", "/watch", ["ZZZZZZ"], "unknown or expired class code"),
+        ("watch markup", "/watch", ["<img src=x onerror=alert(1)>"], "is not a class code"),
+        ("watch a number", "/watch", [123456], "is not a class code"),
     ]
 
 

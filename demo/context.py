@@ -25,6 +25,7 @@ from gancls.encoder import StyleEncoder
 from gancls.judge import JudgeError, load_judge
 from gancls.models import GANCLS
 
+from .classroom import Classroom
 from .compute import ComputeThreads
 from .limits import TRAIN_MAX_WAITING, Limits
 from .session import APP_TEMP_PREFIX, PID_FILE, Session, SessionStore, adopt_orphans
@@ -57,6 +58,7 @@ class AppContext:
     pretrained_meta: dict[str, Any] = field(default_factory=dict)  # what that checkpoint says about itself
     browser_secret: str | None = None  # encrypts the run id kept in the browser; stable across restarts
     limits: Limits = field(default_factory=Limits)  # what one visitor may ask of the server (limits.py)
+    classroom: Classroom = field(default_factory=Classroom)  # shared runs by class code (classroom.py)
     _embedded: MnistData | None = field(default=None, repr=False)
     _judge: Any = field(default=None, repr=False)
     judge_error: str | None = None  # why the judge could not be loaded (its figures are then left out)
@@ -127,11 +129,20 @@ class AppContext:
         return self.store.get(getattr(request, "session_hash", None))
 
     def model_for(self, session: Session) -> GANCLS:
-        """The model Generate and Probe use for this session."""
+        """The model Generate and Probe use for this session: a joined class run's latest, else its own."""
+        if session.joined is not None:
+            model, _ = session.joined.model()
+            if model is not None:
+                return model
         return session.model if session.model is not None else self.pretrained
 
     def using(self, session: Session) -> str:
         """The 'Using: …' line for this session."""
+        if session.joined is not None:
+            _, steps = session.joined.model()
+            what = f"step {steps:,}" if steps else "the pretrained model until it has trained"
+            live = "its last model: the sharing page has closed" if session.joined.ended else "updated live"
+            return f"**Using:** class run **{session.joined.code}** ({what}, {live})"
         if session.model is None and not session.running and self.store.find_run(session.put_away) is not None:
             return self.put_away_text()
         steps = session.model_steps if session.model is not None else None
@@ -250,7 +261,9 @@ def load_context(*, checkpoint: str | None = None, data_dir: str | None = None, 
                          temp_quota=limits.temp_quota_mb * 2**20, train_slots=train_concurrency,
                          train_waiting=TRAIN_MAX_WAITING)
     store.prune(now=time.time())
-    return AppContext(pretrained=model, pretrained_note=note, pretrained_history=history, data=data,
-                      gallery=gallery_digits(data), store=store, train_concurrency=train_concurrency, compute=compute,
-                      gpu_chunk=gpu_chunk, browser_secret=secret, limits=limits, pretrained_encoder=encoder,
-                      pretrained_path=pretrained_path, pretrained_meta=meta)
+    ctx = AppContext(pretrained=model, pretrained_note=note, pretrained_history=history, data=data,
+                     gallery=gallery_digits(data), store=store, train_concurrency=train_concurrency, compute=compute,
+                     gpu_chunk=gpu_chunk, browser_secret=secret, limits=limits, pretrained_encoder=encoder,
+                     pretrained_path=pretrained_path, pretrained_meta=meta)
+    store.on_free = ctx.classroom.end  # a session that leaves takes its class code with it
+    return ctx

@@ -1,4 +1,4 @@
-"""The page: the intro, the 'Using:' line and the eight tabs in order. Each tab lays itself out and
+"""The page: the intro, the 'Using:' line, the presenter-view toggle and the nine tabs in order. Each tab lays itself out and
 wires its own events (demo/tabs/); this file only puts them together."""
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ import gradio as gr
 
 from .context import AppContext
 from .tabs.ablation import AblationTab
+from .tabs.classroom import ClassTab
 from .tabs.dview import DViewTab
 from .tabs.export import ExportTab
 from .tabs.generate import GenerateTab
@@ -19,6 +20,8 @@ from .tabs.train import TrainTab
 from .ui import PRIVATE, session_hash, using_text
 
 A11Y_JS = Path(__file__).with_name("a11y.js")
+# The presenter view is a class on <body> (style.css enlarges type, grid and plots and hides the settings).
+PRESENT_JS = "(on) => { document.body.classList.toggle('gc-present', !!on); return []; }"
 INTRO = """# GAN-CLS: a GAN that draws the digit you ask for
 A **generator** G turns random noise plus a label (0–9) into a handwritten digit; a **matching-aware
 discriminator** D looks at an image *and* a label and scores how likely it is to be a real digit that
@@ -33,8 +36,11 @@ def build_demo(ctx: AppContext) -> gr.Blocks:
     with gr.Blocks(title="GAN-CLS digits", analytics_enabled=False, delete_cache=(600, 1800)) as demo:
         gr.Markdown(INTRO, elem_id="intro")
         using = gr.Markdown(using_text(None, ctx.pretrained_note), elem_id="using")
-        train, export = TrainTab(ctx), ExportTab(ctx)
-        with gr.Tabs(overflow_behavior="wrap"):  # every tab reachable on a phone, no "•••" menu
+        present = gr.Checkbox(False, label="Presenter view (for a projector: larger type, grid and plots; no settings)",
+                              elem_id="present-toggle", container=False)
+        lesson_note = gr.Markdown(visible=False, elem_id="lesson-note")
+        train, export, classroom = TrainTab(ctx), ExportTab(ctx), ClassTab(ctx)
+        with gr.Tabs(overflow_behavior="wrap") as tabs:  # every tab reachable on a phone, no "•••" menu
             train.build(demo, using)
             GenerateTab(ctx).build()
             ProbeTab(ctx).build()
@@ -43,10 +49,13 @@ def build_demo(ctx: AppContext) -> gr.Blocks:
             StyleTab(ctx).build()
             export.build(using)
             HandwritingTab(ctx).build()
+            classroom.build(using)
         # The run state changes on one tab and shows on another: an upload makes a new run (Train's status
         # and buttons follow), and Reset leaves nothing of the old run on the Timeline tab.
         export.uploaded.then(train.show_state, None, [train.status, *train.controls], **PRIVATE)
         train.reset_event.then(export.clear, None, export.cleared, **PRIVATE)
+        present.change(None, present, None, js=PRESENT_JS, **PRIVATE)
+        classroom.wire_lesson(demo, tabs, present, lesson_note, train.settings)
 
         def show_using(request: gr.Request) -> str:
             """Which model Generate and Probe use for this session."""

@@ -17,7 +17,7 @@ AXE = Path(__file__).resolve().parent / "assets" / "axe.min.js"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
         "--no-first-run"]
 TABS = ["1 · Train", "2 · Generate", "3 · Probe", "4 · Ablation", "5 · D's view", "6 · Style vs label",
-        "7 · Timeline & export", "8 · Your handwriting"]
+        "7 · Timeline & export", "8 · Your handwriting", "9 · Class"]
 READY = {"2 · Generate": "#gen-btn", "5 · D's view": "#dview-heat img"}  # wait for what each tab draws first
 
 pytestmark = [pytest.mark.slow,

@@ -57,7 +57,7 @@ def test_the_tab_bar_stays_whole_while_you_switch_tabs(page) -> None:
     # A stray component directly under gr.Tabs once made one tab appear twice and "3 · Probe" vanish.
     bar = page.locator(".tab-container").first.locator("[role=tab]")  # the page's tabs, not a tab's inner ones
     names = bar.all_inner_texts()
-    assert len(names) == 8 and names[2] == "3 · Probe"
+    assert len(names) == 9 and names[2] == "3 · Probe"
     for name in names[1:] + names[:1]:
         page.get_by_role("tab", name=name, exact=True).click()
         page.wait_for_timeout(300)

@@ -136,6 +136,10 @@ class RunView:
 
     def status(self) -> str:
         """The status box for the current state of the run."""
+        return status_html(**self.status_parts())
+
+    def status_parts(self) -> dict[str, Any]:
+        """The status box's state, message, progress and figures (a shared run's watchers get them too)."""
         t, s, m = self.trainer, self.started, self.trainer.last_metrics
         stats: dict[str, Any] = {"step": f"{t.step_count:,}" + (f" / {s.total_steps:,}" if s and s.total_steps else "")}
         if m:
@@ -148,14 +152,14 @@ class RunView:
             stats["label accuracy (judge, live grid)"] = f"{100 * self.grid_accuracy:.0f} %"
         progress = m.get("progress", 0.0) if m else 0.0
         if self.finished is None:
-            return status_html(state="running", message=RUNNING, progress=progress, stats=stats)
+            return dict(state="running", message=RUNNING, progress=progress, stats=stats)
         f = self.finished
         if f.reason == "diverged":
-            return status_html(state="error", message=f"{f.message}. Try lower learning rates.", stats=stats)
+            return dict(state="error", message=f"{f.message}. Try lower learning rates.", stats=stats)
         stopped = f.reason == "stopped"
         what = "Stopped" if stopped else f"Done ({f.message})"
-        return status_html(state="done", message=f"{what} at step {f.step:,}. {AFTER}",
-                           progress=progress if stopped else 1.0, stats=stats)
+        return dict(state="done", message=f"{what} at step {f.step:,}. {AFTER}",
+                    progress=progress if stopped else 1.0, stats=stats)
 
 
 # ------------------------------------------------------------------ handlers
@@ -175,7 +179,7 @@ class TrainTab:
         """Start a run with these settings (from random weights, or from the pretrained model's: `start`) and
         stream live curves, grid and progress."""
         session = self.session(request)
-        budget = self._budget(seconds, epochs, max_steps)
+        budget, capped = self._budget(seconds, epochs, max_steps)
         limits = self.ctx.limits
         base = self._base(start)
         model_cfg, cfg = read_settings(arch=base.cfg.arch if base is not None else arch, objective=objective,
@@ -189,7 +193,7 @@ class TrainTab:
         data = self.ctx.data_for(data_source)
         dev = self.ctx.train_device(device)
         # One run per session, waiting or training; the previous model stays in use until this run has trained.
-        with session.training(), self.ctx.store.gate.place(session) as wait:
+        with session.training(), self.ctx.store.gate.place(session, budget.seconds or 0.0) as wait:
             yield from self._wait_for_slot(session, wait)
             previous, previous_base = session.trainer, session.fine_tuned
             # A copy of the shared pretrained model: its own weights train, the one everyone uses never does.
@@ -200,7 +204,7 @@ class TrainTab:
                 session.trainer = trainer
                 session.fine_tuned = weakref.ref(trainer) if base is not None else None
             try:
-                view = yield from self._stream(session, trainer, budget, note)
+                view = yield from self._stream(session, trainer, budget, (note + " " + capped).strip())
             finally:
                 if trainer.step_count == 0:  # failed or stopped before its first step: keep the previous run
                     self._put_back(session, trainer, previous)
@@ -229,36 +233,44 @@ class TrainTab:
         trainer = session.trainer
         if trainer is None:
             raise UserError("nothing to resume: press Train first (Resume continues your own run)")
-        budget = self._budget(seconds, epochs, max_steps)
+        budget, capped = self._budget(seconds, epochs, max_steps)
         total = trainer.total_steps(budget)
         if total is not None and trainer.step_count >= total:
             raise UserError(f"this run has already done {trainer.step_count:,} of its {total:,} steps: raise Epochs "
                             "or Max steps (they count the whole run), or set them to 0")
         note = (f"Resuming at step {trainer.step_count:,} with the run's own settings "
-                f"({trainer.model_cfg.arch}, batch {trainer.cfg.batch_size}); only the budget fields apply.")
-        with session.training(), self.ctx.store.gate.place(session) as wait:
+                f"({trainer.model_cfg.arch}, batch {trainer.cfg.batch_size}); only the budget fields apply. ")
+        with session.training(), self.ctx.store.gate.place(session, budget.seconds or 0.0) as wait:
             yield from self._wait_for_slot(session, wait)
-            view = yield from self._stream(session, trainer, budget, note)
+            view = yield from self._stream(session, trainer, budget, note + capped)
         final = self._final_if_current(session, trainer, view)
         if final is not None:
             yield final
 
-    def _budget(self, seconds: Any, epochs: Any, max_steps: Any) -> Budget:
-        """The budget fields, within this server's time per click (a budget in steps or epochs gets it too)."""
+    def _budget(self, seconds: Any, epochs: Any, max_steps: Any) -> tuple[Budget, str]:
+        """The budget fields, within this server's time per click (a budget in steps or epochs gets it too),
+        and a note saying so when the server's cap is what limits the run's time."""
         budget, cap = read_budget(seconds, epochs, max_steps), self.ctx.limits.max_run_seconds
         if budget.seconds is not None and budget.seconds > cap:
             raise UserError(f"Time budget must be at most {cap:g} s per run on this server (got {budget.seconds:g}); "
                             "press Resume to train longer")
-        return budget if budget.seconds is not None else Budget(seconds=cap, epochs=budget.epochs, steps=budget.steps)
+        if budget.seconds is not None:
+            return budget, ""
+        note = (f"This server caps each run at {cap:g} s (--max-run-seconds): the run stops then at the latest; "
+                "press Resume to go on.")
+        return Budget(seconds=cap, epochs=budget.epochs, steps=budget.steps), note
 
     def _wait_for_slot(self, session: Session, wait: Any) -> Iterator[tuple]:
         """While the run waits in the training line (session.TrainingGate): a status with the runs ahead."""
         while (ahead := wait(1.0)) > 0:
             if session.stop.is_set() or session.closed:
                 raise UserError("stopped before the run started (it was waiting for a training slot)")
+            eta = self.ctx.store.gate.estimated_start(session.id)
             message = (f"Waiting for a training slot: {ahead} run{'s' * (ahead > 1)} ahead of yours. "
                        "Press Stop to leave the line.")
-            yield (status_html(state="waiting", message=message), gr.skip(), gr.skip(), gr.skip(),
+            stats = {"place in line": f"{ahead} of {self.ctx.store.gate.waiting()}",
+                     "estimated start": "now" if eta is None else f"within {wait_text(eta)}"}
+            yield (status_html(state="waiting", message=message, stats=stats), gr.skip(), gr.skip(), gr.skip(),
                    self.ctx.using(session), gr.skip(), "")
 
     @staticmethod
@@ -285,7 +297,9 @@ class TrainTab:
     def _events(self, session: Session, trainer: Trainer, budget: Budget) -> Iterator[Event]:
         if self.ctx.gpu_chunk is not None:
             return self._kept(session, chunked_run(self.ctx.gpu_chunk, trainer, session.stop, budget))
-        return self._kept(session, self.ctx.compute.stream(lambda: trainer.run(budget, session.stop)))
+        # The class run's model snapshots are taken on the training thread, between steps (classroom.py).
+        run = lambda: self.ctx.classroom.snapshots(session, trainer, trainer.run(budget, session.stop))
+        return self._kept(session, self.ctx.compute.stream(run))
 
     def _kept(self, session: Session, events: Iterator[Event]) -> Iterator[Event]:
         """The run's events; each autosave is also put in the runs folder, so a server crash loses at most
@@ -309,17 +323,30 @@ class TrainTab:
             first = True
             for _ in live(self._events(session, trainer, budget), view.feed, self.update_every):
                 if view.finished is None:  # the 'Using:' line and the note change only when a run starts or ends
-                    yield (*view.values(), *((self.ctx.using(session), gr.skip(), note) if first else [gr.skip()] * 3))
+                    values = view.values()
+                    self._publish(session, view, values)
+                    yield (*values, *((self.ctx.using(session), gr.skip(), note) if first else [gr.skip()] * 3))
                     first = False
         finally:  # also when the visitor leaves mid-run: what was trained is kept (a run that trained nothing
             if trainer.step_count > 0:  # must not replace the model in use with an untrained one)
                 session.adopt(trainer, view.saved)
+                if (shared := self.ctx.classroom.of(session)) is not None:
+                    shared.set_model(session.model, session.model_steps)
             if not session.closed:  # a closed session's folder is being kept or deleted: leave it alone
                 save_grids(session.run_dir, grids_of(trainer))  # so a restored run still has its timeline
         return view
 
     def _final(self, session: Session, view: RunView) -> tuple:
-        return (*view.values(), self.ctx.using(session), self._download(session), "")
+        values = view.values()
+        self._publish(session, view, values)
+        return (*values, self.ctx.using(session), self._download(session), "")
+
+    def _publish(self, session: Session, view: RunView, values: tuple) -> None:
+        """Hand this update to the class run's watchers, if this session shares its run."""
+        if (shared := self.ctx.classroom.of(session)) is not None:
+            grid = values[3] if isinstance(values[3], str) else None
+            shared.publish(**view.status_parts(), history=view.trainer.history, grid=grid,
+                           running=view.finished is None)
 
     @staticmethod
     def _download(session: Session) -> Any:
@@ -479,7 +506,9 @@ class TrainTab:
                     put_away_check = gr.Timer(60)
                     note = gr.Markdown(elem_id="train-note")
                     download = gr.DownloadButton("Download your checkpoint", visible=False, elem_id="download-btn")
-                    seconds = gr.Number(60, label="Time budget (s)", minimum=0, info="0 = no time limit")
+                    seconds = gr.Number(60, label="Time budget (s)", minimum=0,
+                                        info=f"0 = no time limit · this server stops each run after "
+                                             f"{ctx.limits.max_run_seconds:g} s at most")
                     epochs = gr.Number(0, label="Epochs", minimum=0, info="0 = no epoch limit")
                     arch = gr.Dropdown(list(ARCHES), value="fast", label="Model size (preset)",
                                        info="fast: laptop CPU · small: tiny · seed: the TF-1 original")
@@ -510,6 +539,9 @@ class TrainTab:
                                     elem_id="train-grid", buttons=["download", "fullscreen"])
 
         run_outputs = [status, loss_plot, d_out, grid, using, download, note]
+        # What a lesson link may preset (demo/classroom.py read_lesson), and the views a class run shares.
+        self.settings = dict(seconds=seconds, arch=arch, objective=objective, seed=seed, batch_size=batch_size,
+                             lr_d=lr_d, lr_g=lr_g)
         self.controls = [train_btn, stop_btn, resume_btn, reset_btn, restore_btn]
         self.status = status
         quick = dict(api_visibility="private", concurrency_limit=None, show_progress="hidden")
@@ -548,6 +580,11 @@ class TrainTab:
         page.load(None, None, tab_run, js="() => sessionStorage.getItem('gancls-tab-run') || ''").then(
             self.offer, [tab_run, last_run], [restore_btn, offered], **quick)
         put_away_check.tick(self.put_away, None, [using, restore_btn, offered], **quick)
+
+
+def wait_text(seconds: float) -> str:
+    """'45 s' or '3 min' for an estimated wait."""
+    return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.0f} min"
 
 
 def data_for_run(ctx: AppContext, n_train: int, holdout: int) -> Any:
