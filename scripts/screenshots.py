@@ -125,7 +125,7 @@ def teaching_tabs(page: Any, out: Path, ablation_seconds: int) -> None:
 
 
 TABS = ["1 · Train", "2 · Generate", "3 · Probe", "4 · Ablation", "5 · D's view", "6 · Style vs label",
-        "7 · Timeline & export", "8 · Your handwriting"]
+        "7 · Timeline & export", "8 · Your handwriting", "9 · Class"]
 
 
 def phone_shots(page: Any, out: Path, seconds: int) -> None:
