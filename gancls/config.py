@@ -82,6 +82,7 @@ class TrainConfig:
     sample_cols: int = 8  # fixed-noise grid columns (one row per label)
     autosave_seconds: float = 60.0  # 0 = only at the end
     precision: str = "fp32"  # fp32 | bf16 (autocast: matmuls and convs in bfloat16, weights and Adam in fp32)
+    ema_decay: float = 0.0  # sample from a moving average of G's weights (gancls.ema); 0 = the live G
 
     def __post_init__(self) -> None:
         validate.choice("objective", self.objective, OBJECTIVES)
@@ -95,6 +96,9 @@ class TrainConfig:
             if not (isinstance(v, (int, float)) and not isinstance(v, bool) and 0 <= v < 1):
                 raise ConfigError(f"{name} must be in [0, 1) (got {v!r})")
         validate.number("eps", self.eps, 0, 1, low_open=True)
+        if not (isinstance(self.ema_decay, (int, float)) and not isinstance(self.ema_decay, bool)
+                and 0 <= self.ema_decay < 1):
+            raise ConfigError(f"ema_decay must be in [0, 1) (got {self.ema_decay!r}); 0 = no average")
         validate.whole("holdout", self.holdout, 0, 10**7)
         validate.seed("seed", self.seed)
         validate.whole("metrics_every", self.metrics_every, 1, 10**6)
