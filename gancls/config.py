@@ -153,7 +153,7 @@ MODEL_PRESETS: dict[str, ModelConfig] = {
 # Training defaults that belong with each architecture (flags override them) ...
 TRAIN_PRESETS: dict[str, dict[str, Any]] = {
     "seed": dict(batch_size=10, lr_d=1e-4, lr_g=1e-3, holdout=5000),
-    "fast": dict(batch_size=64, lr_d=4e-4, lr_g=1e-3, beta1=0.5),
+    "fast": dict(batch_size=32, lr_d=2e-3, lr_g=1e-3, beta1=0.5, beta2=0.99, ema_decay=0.98),
     "small": dict(batch_size=64, lr_d=4e-4, lr_g=1e-3, beta1=0.5),
 }
 # ... and how long each trains when nobody says (the seed's 3 epochs).

@@ -269,6 +269,11 @@ class Trainer:
             self._run.window_steps = 0
         return self
 
+    @property
+    def live_g(self) -> torch.nn.Module:
+        """The G that trains (`model.G` itself when there is no average); read it, do not sample the app from it."""
+        return self._live_g
+
     # ----------------------------------------------------------------- budget
     @property
     def steps_per_epoch(self) -> int:
