@@ -223,8 +223,9 @@ def evaluate_point(samplers: dict[str, Any], model: Any, data: Any, scorer: Scor
     return out
 
 
-def run_one(name: str, seed: int, a: argparse.Namespace, extra: dict[str, Any], data: Any, scorer: Scorer) -> dict[str, Any]:
-    """Train one candidate for one seed; evaluate every --eval-images images."""
+def run_one(name: str, seed: int, a: argparse.Namespace, extra: dict[str, Any], data: Any, scorer: Scorer,
+            progress: Any = None) -> dict[str, Any]:
+    """Train one candidate for one seed; evaluate every --eval-images images (`progress(run so far)` after each)."""
     from gancls.ema import EMA
     from gancls.train import Trainer
 
@@ -242,6 +243,12 @@ def run_one(name: str, seed: int, a: argparse.Namespace, extra: dict[str, Any], 
     eval_every = max(1, round(a.eval_images / b))
     total = -(-a.max_images // b)
     points, t_train, t0 = [], 0.0, time.perf_counter()
+
+    def result() -> dict[str, Any]:
+        return {"candidate": name, "seed": seed, "settings": used, "model_config": model_cfg.to_dict(),
+                "train_config": train_cfg.to_dict(), "emas": a.emas, "points": points,
+                "milestones": milestones(points)}
+
     for step in range(1, total + 1):
         trainer.step()
         for e in emas.values():
@@ -278,10 +285,10 @@ def run_one(name: str, seed: int, a: argparse.Namespace, extra: dict[str, Any], 
               f"live acc {live['label_accuracy']:.3f} div {live['diversity']:.3f} nn {live['nn_diversity']:.3f}  "
               f"{best} acc {res[best]['label_accuracy']:.3f} div {res[best]['diversity']:.3f} "
               f"nn {res[best]['nn_diversity']:.3f}", flush=True)
+        if progress is not None:
+            progress(result())
         t0 = time.perf_counter()
-    return {"candidate": name, "seed": seed, "settings": used, "model_config": model_cfg.to_dict(),
-            "train_config": train_cfg.to_dict(), "emas": a.emas, "points": points,
-            "milestones": milestones(points)}
+    return result()
 
 
 def milestones(points: list[dict[str, Any]]) -> dict[str, dict[str, int | None]]:
@@ -375,8 +382,10 @@ def main(argv: list[str] | None = None) -> int:
                                "runs": runs}
     for name in a.candidates:
         for seed in a.seeds:
-            runs.append(run_one(name, seed, a, extra, data, scorer))
-            write_json(out_path, payload)  # keep what is done if a later run is stopped
+            def partial(run: dict[str, Any]) -> None:  # keep each evaluation if the run is stopped
+                write_json(out_path, {**payload, "runs": [*runs, run]})
+            runs.append(run_one(name, seed, a, extra, data, scorer, partial))
+            write_json(out_path, payload)
     info["load_average_at_end"] = load_average()
     write_json(out_path, payload)
     print()
