@@ -11,6 +11,10 @@ Averaging G's weights over the last few hundred steps smooths out the oscillatio
 training, so the averaged G makes better digits sooner than the live one (Yazıcı et al. 2019,
 "The unusual effectiveness of averaging in GAN training"; Karras et al. 2018, ProGAN).
 
+The engine keeps one when TrainConfig.ema_decay > 0 (the fast preset: 0.98): `Trainer.model.G`
+is the average, which grids, checkpoints, Generate, Probe and `gancls eval` then use; it averages
+parameters only (buffers=False) and re-estimates the statistics before each use (gancls.train).
+
 Batch-norm statistics. A BN layer's running mean and variance describe the activations of the
 weights that produced them; the averaged weights have activations of their own. Two ways:
   * update() averages the running buffers like the weights. Costs nothing per step, and with
