@@ -37,6 +37,7 @@ INTERVAL_FIELDS = ("autosave_seconds", "metrics_every", "metrics_seconds", "samp
 MAX_HISTORY = 10_000  # metric entries kept; beyond, older ones are thinned (curves and CSV still span the run)
 MAX_GRIDS = 160  # fixed-noise grids kept (~63 KB each); beyond, older ones are thinned (the GIF still spans the run)
 BN_BATCHES, BN_BATCH = 4, 256  # fixed (noise, label) batches that re-estimate the averaged G's batch-norm statistics
+SYNC_SHARE = 0.1  # live grids re-estimate them only while that costs at most this share of the time
 
 StopFlag = threading.Event | Callable[[], bool] | None
 
@@ -192,8 +193,9 @@ class Trainer:
     `model` is the model to sample from and to save. With `ema_decay` > 0 its G is an exponential
     moving average of the G that trains (gancls.ema; the trained G is private and saved in the
     training state, so resuming is exact), and its batch-norm statistics are re-estimated for the
-    averaged weights from fixed noise before each grid, each save and at the end of each `run()`
-    call (`sync_model()` does it on demand). D is not averaged: `model.D` is the D that trains.
+    averaged weights from fixed noise before each save, `samples()` call and the end of each run
+    (`sync_model()` does it on demand), and before live grids while that costs under SYNC_SHARE
+    of the time. D is not averaged: `model.D` is the D that trains.
     """
 
     def __init__(self, model_cfg: ModelConfig, train_cfg: TrainConfig, data: Any, *,
@@ -216,6 +218,7 @@ class Trainer:
             self.ema = EMA(self._live_g, train_cfg.ema_decay, buffers=False)
             self.model.G = self.ema.model
         self._bn_step: int | None = None  # the step whose averaged weights the BN statistics describe
+        self._sync_seconds, self._synced_at = 0.0, 0.0  # cost and end (perf_counter) of the last re-estimate
         # The whole training set lives on the device as uint8; batches are gathered by index.
         self.images = data.train_images[train_cfg.holdout:].to(self.device)  # uint8 [N, 28, 28]
         self.labels = data.train_labels[train_cfg.holdout:].to(self.device)  # int64 [N]
@@ -391,8 +394,8 @@ class Trainer:
                 if done:
                     return
                 events, done = self._advance(run, stopped, slice_end)
-                if done:
-                    self.sync_model()  # what a caller samples from after run() is ready
+                if done and self._run is None:
+                    self.sync_model()  # what a caller samples from after a run is ready
         finally:
             run.clock.stop()
             if not done and self._run is run:  # the consumer went away (tab closed, cancelled): end the run
@@ -452,7 +455,7 @@ class Trainer:
                        f"the model was put back to its last good state, step {self._good_step}")
         else:
             if self._grid_is_stale():
-                events.append(self._grid(run))
+                events.append(self._grid(run, exact=True))
             saved = self.save()
             if saved:
                 path = saved.path
@@ -498,9 +501,13 @@ class Trainer:
     def _grid_is_stale(self) -> bool:
         return not self.samples_history or self.samples_history[-1][0] != self.step_count
 
-    def _grid(self, run: _Run) -> Samples:
+    def _grid(self, run: _Run, exact: bool = False) -> Samples:
+        # A live grid re-estimates the averaged G's BN statistics only while that stays a small share
+        # of the time (on a busy CPU it can cost many steps); otherwise it uses the last estimate.
         run.last_sample = run.clock.seconds
-        return self.samples()
+        if exact or time.perf_counter() - self._synced_at >= self._sync_seconds / SYNC_SHARE:
+            self.sync_model()
+        return self._take_grid()
 
     def sync_model(self) -> None:
         """Re-estimate the averaged G's batch-norm statistics if it changed since (no-op without an average).
@@ -510,6 +517,7 @@ class Trainer:
         """
         if self.ema is None or self._bn_step == self.step_count:
             return
+        t0 = time.perf_counter()
         gen = torch.Generator().manual_seed(self.cfg.seed + 4)
         k = self.model_cfg.num_classes
         labels = torch.arange(k).repeat(BN_BATCH // k + 1)[:BN_BATCH].to(self.device)
@@ -517,10 +525,15 @@ class Trainer:
         with self._autocast():
             self.ema.recompute_batch_norm(batches)
         self._bn_step = self.step_count
+        self._synced_at = time.perf_counter()
+        self._sync_seconds = self._synced_at - t0
 
     def samples(self) -> Samples:
         """The fixed-noise grid now (same noise every time, one row per label), kept for the timeline."""
         self.sync_model()
+        return self._take_grid()
+
+    def _take_grid(self) -> Samples:
         images = to_uint8(self.model.sample(self.fixed_labels, noise=self.fixed_noise))
         self.samples_history.append((self.step_count, images))
         if len(self.samples_history) > MAX_GRIDS:
@@ -530,7 +543,9 @@ class Trainer:
     # ------------------------------------------------------- last good state
     def _finite(self) -> bool:
         # Weights and BN statistics (the trained G's too), one host sync.
-        tensors = [*self.model.state_dict().values(), *self._live_g.state_dict().values()]
+        tensors = list(self.model.state_dict().values())
+        if self.ema is not None:
+            tensors += self._live_g.state_dict().values()
         flags = [torch.isfinite(t).all() for t in tensors if t.is_floating_point()]
         return bool(torch.stack(flags).all())
 

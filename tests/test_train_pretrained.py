@@ -37,3 +37,11 @@ def test_shortfall_is_zero_only_when_every_target_is_met(script) -> None:
     assert script.shortfall(ok) == 0
     assert script.shortfall({**ok, "nn_diversity": 0.80}) == pytest.approx(0.05)
     assert script.shortfall({**ok, "diversity": None}) == pytest.approx(0.92)
+
+
+def test_kept_step_prefers_targets_then_accurate_and_diverse(script) -> None:
+    met = {"label_accuracy": 0.999, "diversity": 0.93, "nn_diversity": 0.86}
+    accurate = {"label_accuracy": 0.999, "diversity": 0.88, "nn_diversity": 0.82}
+    diverse_but_wrong = {"label_accuracy": 0.97, "diversity": 0.95, "nn_diversity": 0.95}
+    assert script.rank(met) > script.rank(accurate) > script.rank(diverse_but_wrong)
+    assert script.rank({**accurate, "nn_diversity": 0.83}) > script.rank(accurate)
