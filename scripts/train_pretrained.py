@@ -65,6 +65,12 @@ def frame_steps(steps: int, frames: int) -> list[int]:
     return sorted({0, *geo.tolist()})
 
 
+def thin_frames(frames: list) -> list:
+    """Two frames in three (every third left out), the first and last kept."""
+    inner = frames[1:-1]
+    return frames if len(frames) <= 2 else frames[:1] + [f for i, f in enumerate(inner) if i % 3 != 2] + frames[-1:]
+
+
 def thin_metrics(history: list[dict], cap: int) -> list[dict]:
     """At most `cap` entries, evenly spread, the first and last kept."""
     if len(history) <= cap:
@@ -131,11 +137,16 @@ def main() -> None:
     metrics = [m for m in trainer.history if m["step"] <= kept]
     frames = [(s, g) for s, g in grids if s <= kept]
     replay_meta = {"how_trained": how, "train_config": cfg.to_dict(), "kept_step": kept, "targets": TARGETS}
-    for cap in (len(metrics), 2000, 1000, 500):
+    cap = min(len(metrics), 2000)
+    while True:  # within the size budget: thin the metrics, then the frames (spacing stays about geometric)
         replay = save_replay(a.out, grids=frames, cols=cfg.sample_cols, metrics=thin_metrics(metrics, cap),
                              evals=[e for e in log if e["step"] <= kept], meta=replay_meta)
-        if replay.stat().st_size <= MAX_REPLAY_MB * 2**20:
+        if replay.stat().st_size <= MAX_REPLAY_MB * 2**20 or len(frames) <= 2:
             break
+        if cap > 500:
+            cap = 500
+        else:
+            frames = thin_frames(frames)
     print(f"saved {path} ({path.stat().st_size / 2**20:.1f} MB) from step {kept}: {figures} "
           f"in {time.perf_counter() - t0:.0f} s; replay {replay} ({replay.stat().st_size / 2**20:.2f} MB, "
           f"{len(frames)} grids, {min(len(metrics), cap)} metric entries)")

@@ -45,3 +45,11 @@ def test_kept_step_prefers_targets_then_accurate_and_diverse(script) -> None:
     diverse_but_wrong = {"label_accuracy": 0.97, "diversity": 0.95, "nn_diversity": 0.95}
     assert script.rank(met) > script.rank(accurate) > script.rank(diverse_but_wrong)
     assert script.rank({**accurate, "nn_diversity": 0.83}) > script.rank(accurate)
+
+
+def test_frames_thin_by_a_third_keeping_both_ends(script) -> None:
+    frames = [(s, None) for s in range(0, 130)]
+    thin = script.thin_frames(frames)
+    assert thin[0] == frames[0] and thin[-1] == frames[-1]
+    assert 85 <= len(thin) <= 88 and [s for s, _ in thin] == sorted(s for s, _ in thin)
+    assert script.thin_frames(frames[:2]) == frames[:2]
