@@ -48,7 +48,7 @@ def test_kept_step_prefers_targets_then_accurate_and_diverse(script) -> None:
 
 
 def test_frames_thin_by_a_third_keeping_both_ends(script) -> None:
-    frames = [(s, None) for s in range(0, 130)]
+    frames = [(s, None) for s in range(130)]
     thin = script.thin_frames(frames)
     assert thin[0] == frames[0] and thin[-1] == frames[-1]
     assert 85 <= len(thin) <= 88 and [s for s, _ in thin] == sorted(s for s, _ in thin)
