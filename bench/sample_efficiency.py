@@ -1,14 +1,16 @@
 """Sample efficiency: images seen until the judge reads >= 95 % of samples as their label, and until
 >= 99 % with diversity >= 0.9 and D's mismatch AUC >= 0.99 — for the live G and for averages (EMA) of G.
 
+    python bench/sample_efficiency.py --candidates preset --seeds 0 1 2 --emas --tag preset
     python bench/sample_efficiency.py --candidates baseline --seeds 0 1 2 --max-images 96000
     python bench/sample_efficiency.py --candidates baseline beta2_99 lr_g2 --seeds 0 --tag screen
 
 Counts steps and images, not seconds, so the figures do not move with the machine. Each run builds
-`Trainer(model, TrainConfig, data)` and calls `trainer.step()` itself (the engine is untouched);
-after every step it folds G into one `gancls.ema.EMA` per --ema-decays. Every --eval-images
-images it samples 100 per digit with fixed noise (as bench/time_to_quality.py) from the live G
-and from each average — with the averaged BN buffers ("avg") and with BN statistics recomputed
+`Trainer(model, TrainConfig, data)` and calls `trainer.step()` itself; after every step it folds
+the trained G (`trainer.live_g`) into one `gancls.ema.EMA` per --emas. Every --eval-images
+images it samples 100 per digit with fixed noise (as bench/time_to_quality.py) from the live G,
+from the engine's own average when the config has one (sampler "model": `trainer.model.G` after
+`trainer.sync_model()`, what `gancls sample` and the app use) and from each extra average — with the averaged BN buffers ("avg") and with BN statistics recomputed
 for the averaged weights ("bn") — and reads them through the judge (`evaluate_samples` against
 the 10,000 test digits: label accuracy, diversity, nearest-neighbour diversity); D's mismatch AUC
 on 2,000 test digits is shared by all samplers (D is not averaged).
@@ -36,9 +38,14 @@ add_repo_to_path()
 TARGET_95_IMAGES, TARGET_99_IMAGES = 25_600, 70_400
 MIN_DIVERSITY, MIN_AUC = 0.9, 0.99
 
-# name -> changes to the fast preset: "model" (ModelConfig fields), "train" (TrainConfig fields),
-# "bn_momentum" (G's batch-norm momentum, set on the modules after the trainer builds them).
+# The fast preset's training settings before issue 15: the base of every candidate but "preset".
+OLD_FAST: dict[str, Any] = {"batch_size": 64, "lr_d": 4e-4, "lr_g": 1e-3, "beta1": 0.5, "beta2": 0.999, "ema_decay": 0.0}
+
+# name -> changes to OLD_FAST and the fast model: "model" (ModelConfig fields), "train" (TrainConfig
+# fields), "bn_momentum" (G's batch-norm momentum, set on the modules after the trainer builds them).
+# "preset" is the fast preset as gancls ships it now (its averaged G is the sampler "model").
 CANDIDATES: dict[str, dict[str, Any]] = {
+    "preset": {"base": "preset"},
     "baseline": {},
     "beta2_99": {"train": {"beta2": 0.99}},
     "beta1_0": {"train": {"beta1": 0.0, "beta2": 0.99}},
@@ -135,6 +142,8 @@ def build_configs(name: str, extra: dict[str, Any]) -> tuple[Any, Any, float | N
             raise ValueError(f"--set {k}: not a ModelConfig or TrainConfig field, nor bn_momentum")
     model_cfg = dataclasses.replace(model_preset("fast"), **m_changes)
     train_cfg = train_preset("fast", autosave_seconds=0)
+    if spec.get("base") != "preset":
+        train_cfg = dataclasses.replace(train_cfg, **OLD_FAST)
     if "epochs" in train_fields:  # older configs carried the budget; this bench sets its own
         t_changes.setdefault("epochs", None)
     train_cfg = dataclasses.replace(train_cfg, **t_changes)
@@ -214,15 +223,16 @@ def evaluate_point(samplers: dict[str, Any], model: Any, data: Any, scorer: Scor
     return out
 
 
-def run_one(name: str, seed: int, a: argparse.Namespace, extra: dict[str, Any], data: Any, scorer: Scorer) -> dict[str, Any]:
-    """Train one candidate for one seed; evaluate every --eval-images images."""
+def run_one(name: str, seed: int, a: argparse.Namespace, extra: dict[str, Any], data: Any, scorer: Scorer,
+            progress: Any = None) -> dict[str, Any]:
+    """Train one candidate for one seed; evaluate every --eval-images images (`progress(run so far)` after each)."""
     from gancls.ema import EMA
     from gancls.train import Trainer
 
     model_cfg, train_cfg, bn_momentum, used = build_configs(name, extra)
     train_cfg = dataclasses.replace(train_cfg, seed=seed)
     trainer = Trainer(model_cfg, train_cfg, data, device="cpu")
-    G = trainer.model.G
+    G = trainer.live_g
     if bn_momentum is not None:
         for mod in G.modules():
             if hasattr(mod, "running_mean") and hasattr(mod, "momentum"):
@@ -233,6 +243,12 @@ def run_one(name: str, seed: int, a: argparse.Namespace, extra: dict[str, Any], 
     eval_every = max(1, round(a.eval_images / b))
     total = -(-a.max_images // b)
     points, t_train, t0 = [], 0.0, time.perf_counter()
+
+    def result() -> dict[str, Any]:
+        return {"candidate": name, "seed": seed, "settings": used, "model_config": model_cfg.to_dict(),
+                "train_config": train_cfg.to_dict(), "emas": a.emas, "points": points,
+                "milestones": milestones(points)}
+
     for step in range(1, total + 1):
         trainer.step()
         for e in emas.values():
@@ -241,6 +257,9 @@ def run_one(name: str, seed: int, a: argparse.Namespace, extra: dict[str, Any], 
             continue
         t_train += time.perf_counter() - t0
         samplers: dict[str, Any] = {"live": G}
+        if trainer.ema is not None:  # the engine's own average, as `gancls sample` and the app use it
+            trainer.sync_model()
+            samplers["model"] = trainer.model.G
         for d, e in emas.items():
             if "avg" in a.bn_modes:
                 samplers[f"ema{d}_avg"] = e.model
@@ -260,15 +279,16 @@ def run_one(name: str, seed: int, a: argparse.Namespace, extra: dict[str, Any], 
         point.update(res)
         points.append(point)
         live = res["live"]
-        best = max((k for k in res if k.startswith("ema")), key=lambda k: res[k]["label_accuracy"], default="live")
+        best = "model" if "model" in res else max((k for k in res if k.startswith("ema")),
+                                                   key=lambda k: res[k]["label_accuracy"], default="live")
         print(f"  {name} seed {seed} step {step:5d} ({step * b:6d} img, {t_train:5.1f} s)  AUC {res['mismatch_auc']:.4f}  "
               f"live acc {live['label_accuracy']:.3f} div {live['diversity']:.3f} nn {live['nn_diversity']:.3f}  "
               f"{best} acc {res[best]['label_accuracy']:.3f} div {res[best]['diversity']:.3f} "
               f"nn {res[best]['nn_diversity']:.3f}", flush=True)
+        if progress is not None:
+            progress(result())
         t0 = time.perf_counter()
-    return {"candidate": name, "seed": seed, "settings": used, "model_config": model_cfg.to_dict(),
-            "train_config": train_cfg.to_dict(), "emas": a.emas, "points": points,
-            "milestones": milestones(points)}
+    return result()
 
 
 def milestones(points: list[dict[str, Any]]) -> dict[str, dict[str, int | None]]:
@@ -362,8 +382,10 @@ def main(argv: list[str] | None = None) -> int:
                                "runs": runs}
     for name in a.candidates:
         for seed in a.seeds:
-            runs.append(run_one(name, seed, a, extra, data, scorer))
-            write_json(out_path, payload)  # keep what is done if a later run is stopped
+            def partial(run: dict[str, Any]) -> None:  # keep each evaluation if the run is stopped
+                write_json(out_path, {**payload, "runs": [*runs, run]})
+            runs.append(run_one(name, seed, a, extra, data, scorer, partial))
+            write_json(out_path, payload)
     info["load_average_at_end"] = load_average()
     write_json(out_path, payload)
     print()

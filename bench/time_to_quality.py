@@ -111,6 +111,7 @@ def main(argv: list[str] | None = None) -> int:
         train_s += time.perf_counter() - t0
         cpu_s += time.process_time() - c0
         next_eval = (event.step // a.eval_every + 1) * a.eval_every
+        trainer.sync_model()  # the averaged G's BN statistics for this step (untimed, as the evaluation)
         point = {"step": event.step, "images_seen": event.images_seen, "train_seconds": train_s,
                  "train_cpu_seconds": cpu_s, "images_per_s": event.images_seen / train_s,
                  "images_per_cpu_s": event.images_seen / cpu_s, "load_1min": load_average()[:1],

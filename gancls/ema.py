@@ -11,6 +11,10 @@ Averaging G's weights over the last few hundred steps smooths out the oscillatio
 training, so the averaged G makes better digits sooner than the live one (Yazıcı et al. 2019,
 "The unusual effectiveness of averaging in GAN training"; Karras et al. 2018, ProGAN).
 
+The engine keeps one when TrainConfig.ema_decay > 0 (the fast preset: 0.98): `Trainer.model.G`
+is the average, which grids, checkpoints, Generate, Probe and `gancls eval` then use; it averages
+parameters only (buffers=False) and re-estimates the statistics before each use (gancls.train).
+
 Batch-norm statistics. A BN layer's running mean and variance describe the activations of the
 weights that produced them; the averaged weights have activations of their own. Two ways:
   * update() averages the running buffers like the weights. Costs nothing per step, and with
@@ -43,18 +47,21 @@ class EMA:
     """Moving average of `module`'s parameters and floating-point buffers, kept in a private copy.
 
     decay:  weight of the old average at each update, in [0, 1); 0 = a copy of the live weights.
+    buffers: also average the buffers (BN running statistics). False: update() reads parameters
+            only and the copy's buffers change only in recompute_batch_norm(), so the average never
+            depends on when (or whether) statistics were recomputed (the Trainer's choice).
     warmup: if > 0, the decay used at update t (counted from 0) is min(decay, (1 + t) / (warmup + t)),
             so early, random weights are forgotten quickly (warmup=10 is TensorFlow's num_updates
             rule; the average then spans roughly the last 1 / (warmup - 1) of the updates until
             `decay` takes over). 0 = always `decay`.
     """
 
-    def __init__(self, module: nn.Module, decay: float = 0.99, warmup: int = 0):
+    def __init__(self, module: nn.Module, decay: float = 0.99, warmup: int = 0, *, buffers: bool = True):
         if not isinstance(decay, (int, float)) or isinstance(decay, bool) or not 0 <= decay < 1:
             raise ValueError(f"EMA decay must be a number in [0, 1) (got {decay!r})")
         if not isinstance(warmup, int) or isinstance(warmup, bool) or warmup < 0:
             raise ValueError(f"EMA warmup must be a whole number >= 0 (got {warmup!r})")
-        self.decay, self.warmup = float(decay), warmup
+        self.decay, self.warmup, self.buffers = float(decay), warmup, buffers
         self.num_updates = 0
         self.model = copy.deepcopy(module).eval().requires_grad_(False)
 
@@ -71,7 +78,8 @@ class EMA:
         d = self.current_decay()
         live = dict(module.named_parameters())
         live.update(module.named_buffers())
-        for name, avg in self._tensors().items():
+        averaged = self._tensors() if self.buffers else dict(self.model.named_parameters())
+        for name, avg in averaged.items():
             src = live.get(name)
             if src is None or src.shape != avg.shape:
                 raise ValueError(f"EMA.update: the module does not match the averaged copy at {name!r}")

@@ -28,6 +28,7 @@ from . import __version__
 from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from .config import Budget, ModelConfig, TrainConfig
 from .device import describe_device, fast_bf16, resolve_device
+from .ema import EMA
 from .errors import UserError
 from .models import GANCLS, wrong_labels
 from .sampling import to_uint8
@@ -35,6 +36,8 @@ from .sampling import to_uint8
 INTERVAL_FIELDS = ("autosave_seconds", "metrics_every", "metrics_seconds", "sample_seconds")  # may change on resume
 MAX_HISTORY = 10_000  # metric entries kept; beyond, older ones are thinned (curves and CSV still span the run)
 MAX_GRIDS = 160  # fixed-noise grids kept (~63 KB each); beyond, older ones are thinned (the GIF still spans the run)
+BN_BATCHES, BN_BATCH = 4, 256  # fixed (noise, label) batches that re-estimate the averaged G's batch-norm statistics
+SYNC_SHARE = 0.1  # live grids re-estimate them only while that costs at most this share of the time
 
 StopFlag = threading.Event | Callable[[], bool] | None
 
@@ -185,7 +188,15 @@ def _stop_flag(stop: StopFlag) -> Callable[[], bool]:
 
 
 class Trainer:
-    """Owns the model, optimisers, data on the device, RNG streams, the run's budget and the run directory."""
+    """Owns the model, optimisers, data on the device, RNG streams, the run's budget and the run directory.
+
+    `model` is the model to sample from and to save. With `ema_decay` > 0 its G is an exponential
+    moving average of the G that trains (gancls.ema; the trained G is private and saved in the
+    training state, so resuming is exact), and its batch-norm statistics are re-estimated for the
+    averaged weights from fixed noise before each save, `samples()` call and the end of each run
+    (`sync_model()` does it on demand), and before live grids while that costs under SYNC_SHARE
+    of the time. D is not averaged: `model.D` is the D that trains.
+    """
 
     def __init__(self, model_cfg: ModelConfig, train_cfg: TrainConfig, data: Any, *,
                  device: str | torch.device = "auto", run_dir: str | os.PathLike | None = None,
@@ -199,6 +210,15 @@ class Trainer:
                 torch.manual_seed(train_cfg.seed)
                 model = GANCLS(model_cfg)
         self.model = model.to(self.device).train()
+        # The G that trains; with an average, model.G becomes the averaged copy (resumed from model.G,
+        # the live weights then come from the training state).
+        self._live_g = self.model.G
+        self.ema: EMA | None = None
+        if train_cfg.ema_decay:
+            self.ema = EMA(self._live_g, train_cfg.ema_decay, buffers=False)
+            self.model.G = self.ema.model
+        self._bn_step: int | None = None  # the step whose averaged weights the BN statistics describe
+        self._sync_seconds, self._synced_at = 0.0, 0.0  # cost and end (perf_counter) of the last re-estimate
         # The whole training set lives on the device as uint8; batches are gathered by index.
         self.images = data.train_images[train_cfg.holdout:].to(self.device)  # uint8 [N, 28, 28]
         self.labels = data.train_labels[train_cfg.holdout:].to(self.device)  # int64 [N]
@@ -209,7 +229,7 @@ class Trainer:
         # big layer per step, which dominated arch="seed" at batch 10.
         adam = dict(betas=(c.beta1, c.beta2), eps=c.eps, fused=self.device.type in ("cpu", "cuda"))
         self.opt_d = torch.optim.Adam(self.model.D.parameters(), lr=c.lr_d, **adam)
-        self.opt_g = torch.optim.Adam(self.model.G.parameters(), lr=c.lr_g, **adam)
+        self.opt_g = torch.optim.Adam(self._live_g.parameters(), lr=c.lr_g, **adam)
         self.data_gen = torch.Generator().manual_seed(c.seed + 1)  # shuffles (CPU)
         self.noise_gen = torch.Generator(device=self.device).manual_seed(c.seed + 2)  # z and wrong labels
         self.stream = IndexStream(len(self.images), self.data_gen, self.device)
@@ -236,6 +256,7 @@ class Trainer:
         device = resolve_device(device)
         self.device = device
         self.model.to(device)
+        self._live_g.to(device)
         self.images, self.labels = self.images.to(device), self.labels.to(device)
         for opt in (self.opt_d, self.opt_g):
             for state in opt.state.values():
@@ -250,6 +271,11 @@ class Trainer:
             self._run.window_sums = None  # a partial window on the old device is dropped, not moved
             self._run.window_steps = 0
         return self
+
+    @property
+    def live_g(self) -> torch.nn.Module:
+        """The G that trains (`model.G` itself when there is no average); read it, do not sample the app from it."""
+        return self._live_g
 
     # ----------------------------------------------------------------- budget
     @property
@@ -288,8 +314,9 @@ class Trainer:
             y_wrong = wrong_labels(y, self.model_cfg.num_classes, self.noise_gen)
 
         # --- D step: real/right -> 1, fake/right -> 0, real/wrong -> 0
+        g = self._live_g
         with torch.no_grad(), self._autocast():
-            fake = m.G(m.noise(b, self.noise_gen), y)  # [B, 1, 28, 28]
+            fake = g(m.noise(b, self.noise_gen), y)  # [B, 1, 28, 28]
         with self._autocast():
             loss_d, scores = m.d_loss(x, y, y_wrong, fake, c)
         self.opt_d.zero_grad(set_to_none=True)
@@ -300,7 +327,7 @@ class Trainer:
         # graph is built (not just left out of backward) so no layer computes D's weight grads.
         # A separate autocast block: its cache of bf16 weights must not outlive D's update.
         with self._autocast():
-            fake = m.G(m.noise(b, self.noise_gen), y)
+            fake = g(m.noise(b, self.noise_gen), y)
             m.D.requires_grad_(False)
             try:
                 loss_g = m.g_loss(fake, y, c)
@@ -309,6 +336,8 @@ class Trainer:
         self.opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
         self.opt_g.step()
+        if self.ema is not None:
+            self.ema.update(g)
 
         self.step_count += 1
         self.images_seen += b
@@ -343,7 +372,8 @@ class Trainer:
             raise UserError("a run is in progress with another budget: finish it (or stop it) first")
         run = self._run
         slice_end = None if slice_seconds is None else run.clock.seconds + slice_seconds
-        self.model.train()
+        self.model.D.train()
+        self._live_g.train()
         run.clock.start()
         run.clear_window()
         events: list[Event] = []
@@ -364,6 +394,8 @@ class Trainer:
                 if done:
                     return
                 events, done = self._advance(run, stopped, slice_end)
+                if done and self._run is None:
+                    self.sync_model()  # what a caller samples from after a run is ready
         finally:
             run.clock.stop()
             if not done and self._run is run:  # the consumer went away (tab closed, cancelled): end the run
@@ -423,7 +455,7 @@ class Trainer:
                        f"the model was put back to its last good state, step {self._good_step}")
         else:
             if self._grid_is_stale():
-                events.append(self._grid(run))
+                events.append(self._grid(run, exact=True))
             saved = self.save()
             if saved:
                 path = saved.path
@@ -469,12 +501,39 @@ class Trainer:
     def _grid_is_stale(self) -> bool:
         return not self.samples_history or self.samples_history[-1][0] != self.step_count
 
-    def _grid(self, run: _Run) -> Samples:
+    def _grid(self, run: _Run, exact: bool = False) -> Samples:
+        # A live grid re-estimates the averaged G's BN statistics only while that stays a small share
+        # of the time (on a busy CPU it can cost many steps); otherwise it uses the last estimate.
         run.last_sample = run.clock.seconds
-        return self.samples()
+        if exact or time.perf_counter() - self._synced_at >= self._sync_seconds / SYNC_SHARE:
+            self.sync_model()
+        return self._take_grid()
+
+    def sync_model(self) -> None:
+        """Re-estimate the averaged G's batch-norm statistics if it changed since (no-op without an average).
+
+        A cumulative average over BN_BATCHES fixed batches of noise with every label equally often:
+        a function of the averaged weights alone, so it never changes what training does.
+        """
+        if self.ema is None or self._bn_step == self.step_count:
+            return
+        t0 = time.perf_counter()
+        gen = torch.Generator().manual_seed(self.cfg.seed + 4)
+        k = self.model_cfg.num_classes
+        labels = torch.arange(k).repeat(BN_BATCH // k + 1)[:BN_BATCH].to(self.device)
+        batches = [(self.model.noise(BN_BATCH, gen).to(self.device), labels) for _ in range(BN_BATCHES)]
+        with self._autocast():
+            self.ema.recompute_batch_norm(batches)
+        self._bn_step = self.step_count
+        self._synced_at = time.perf_counter()
+        self._sync_seconds = self._synced_at - t0
 
     def samples(self) -> Samples:
         """The fixed-noise grid now (same noise every time, one row per label), kept for the timeline."""
+        self.sync_model()
+        return self._take_grid()
+
+    def _take_grid(self) -> Samples:
         images = to_uint8(self.model.sample(self.fixed_labels, noise=self.fixed_noise))
         self.samples_history.append((self.step_count, images))
         if len(self.samples_history) > MAX_GRIDS:
@@ -483,8 +542,11 @@ class Trainer:
 
     # ------------------------------------------------------- last good state
     def _finite(self) -> bool:
-        # Weights and BN statistics, one host sync.
-        flags = [torch.isfinite(t).all() for t in self.model.state_dict().values() if t.is_floating_point()]
+        # Weights and BN statistics (the trained G's too), one host sync.
+        tensors = list(self.model.state_dict().values())
+        if self.ema is not None:
+            tensors += self._live_g.state_dict().values()
+        flags = [torch.isfinite(t).all() for t in tensors if t.is_floating_point()]
         return bool(torch.stack(flags).all())
 
     def _snapshot(self) -> None:
@@ -496,6 +558,7 @@ class Trainer:
         if self._good_state is not None:
             self._load_full_state(self._good_state)
             self.step_count = self._good_step
+            self._bn_step = None
 
     # ------------------------------------------------------------ checkpoints
     def _full_state(self) -> dict[str, torch.Tensor]:
@@ -508,13 +571,15 @@ class Trainer:
         self.load_train_state({k[6:]: v for k, v in state.items() if k.startswith("train.")})
 
     def train_state(self) -> dict[str, torch.Tensor]:
-        """Optimiser moments, RNG states and the data stream position, as plain tensors."""
+        """Optimiser moments, RNG states, the data stream position and (with an average) the trained G."""
         state: dict[str, torch.Tensor] = {
             "rng.data": self.data_gen.get_state(),
             "rng.noise": self.noise_gen.get_state(),
             "stream.perm": self.stream.perm,
             "stream.pos": torch.tensor(self.stream.pos),
         }
+        if self.ema is not None:
+            state.update({f"live_g.{k}": v for k, v in self._live_g.state_dict().items()})
         for name, opt in (("opt_d", self.opt_d), ("opt_g", self.opt_g)):
             for i, s in opt.state_dict()["state"].items():
                 for key, t in s.items():
@@ -523,6 +588,12 @@ class Trainer:
 
     def load_train_state(self, state: dict[str, torch.Tensor]) -> None:
         """Restore what train_state() returned; raises ValueError if it does not fit."""
+        if self.ema is not None:
+            live = {k[len("live_g."):]: v for k, v in state.items() if k.startswith("live_g.")}
+            if not live:
+                raise ValueError("the run averages G but the training state holds no trained G (live_g.*)")
+            self._live_g.load_state_dict(live)
+            self._bn_step = None
         for name, opt in (("opt_d", self.opt_d), ("opt_g", self.opt_g)):
             sd = opt.state_dict()
             per_param: dict[int, dict[str, torch.Tensor]] = {}
@@ -580,6 +651,7 @@ class Trainer:
         target = Path(path) if path is not None else self.run_dir
         if target is None:
             return None
+        self.sync_model()
         p = save_checkpoint(target, self.model, self.meta(), self.train_state())
         self._snapshot()
         return CheckpointSaved(self.step_count, p)
