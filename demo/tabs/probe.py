@@ -24,7 +24,7 @@ from ..ui import INFER, PRIVATE, user_errors
 PROBE_HELP = """Pick a real test digit (its real label is shown), press **Random digit**, draw one, or upload an
 image. D scores the image against the chosen label: **higher = "more like a real digit that matches this
 label"**, low = a fake-looking image or a different digit. The bar chart shows D's score for all ten labels:
-compare the bars with each other, not with 1 (see *Why does a real digit score only about 0.7?*)."""
+compare the bars with each other, not with 1 (see *Why does a real digit score well below 1?*)."""
 FACT_DIGITS = 500  # test digits behind the figures in the explanation (a fixed, seeded subset)
 SCORE_COLOURS = {"chosen label": "#4f46e5", "other labels": "#a5b4fc"}
 
@@ -197,7 +197,7 @@ class ProbeTab:
                                       elem_id="probe-bars")
                     with gr.Accordion("Scores as numbers", open=False):
                         raw = gr.JSON(elem_id="probe-raw")
-                    with gr.Accordion("Why does a real digit score only about 0.7?", open=False,
+                    with gr.Accordion("Why does a real digit score well below 1?", open=False,
                                       elem_id="probe-why") as why:
                         gr.Markdown(SCORES_WHY, elem_classes="help")
                         facts = gr.Markdown("*Measuring the pretrained D on real test digits…*",
