@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -20,6 +19,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
+from common import cpu_model  # noqa: E402
 from conftest import free_port, start_app, stop_app, wait_http
 
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -50,17 +50,6 @@ def once(checkpoint: Path, log: Path, viewport: tuple[int, int]) -> dict:
     return {"viewport": list(viewport), "app_start_s": round(startup, 2), "click_to_view_s": round(shown, 3)}
 
 
-def cpu_name() -> str:
-    """The CPU model, from /proc/cpuinfo where there is one."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.machine()
-
-
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--checkpoint", default=str(ROOT / "checkpoints" / "pretrained"))
@@ -79,7 +68,7 @@ def main() -> None:
               "frames": len(replay.steps), "last_step": replay.steps[-1], "runs": runs,
               "max_click_to_view_s": max(r["click_to_view_s"] for r in runs),
               "loadavg_before": load_before, "loadavg_after": os.getloadavg(),
-              "cpu": cpu_name(), "cores": os.cpu_count()}
+              "cpu": cpu_model(), "cores": os.cpu_count()}
     Path(a.out).write_text(json.dumps(result, indent=1) + "\n")
     print(json.dumps(result, indent=1))
 

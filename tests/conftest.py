@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 
 # The suite runs the app server, training subprocesses and the tests side by side on a small CPU:
@@ -153,21 +154,30 @@ def stop_app(proc: subprocess.Popen) -> None:
             proc.wait(5)
 
 
-@pytest.fixture(scope="session")
-def app_server(tiny_checkpoint: Path, data_dir: Path | None,
-               tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
-    """The app on a free port: yields {'url', 'startup_s', 'log'}; killed at the end of the session."""
-    port = free_port()
-    log = tmp_path_factory.mktemp("app") / "app.log"
-    proc = start_app(tiny_checkpoint, port, log, data_dir=data_dir)
+@contextlib.contextmanager
+def serving(checkpoint: Path, work: Path, data_dir: Path | None = None) -> Iterator[dict]:
+    """The app on `checkpoint` at a free port for the with-block: {'url', 'startup_s', 'log'} (fails the test
+    with the app's log if it does not start)."""
+    port, log = free_port(), work / "app.log"
+    proc = start_app(checkpoint, port, log, data_dir=data_dir)
     url = f"http://127.0.0.1:{port}/"
     try:
         startup = wait_http(url, proc, timeout=90)
     except (RuntimeError, TimeoutError) as e:
         stop_app(proc)
         pytest.fail(f"{e}\n--- app log ---\n{log.read_text()[-3000:]}")
-    yield {"url": url, "startup_s": startup, "log": log}
-    stop_app(proc)
+    try:
+        yield {"url": url, "startup_s": startup, "log": log}
+    finally:
+        stop_app(proc)
+
+
+@pytest.fixture(scope="session")
+def app_server(tiny_checkpoint: Path, data_dir: Path | None,
+               tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
+    """The app on a free port: yields {'url', 'startup_s', 'log'}; killed at the end of the session."""
+    with serving(tiny_checkpoint, tmp_path_factory.mktemp("app"), data_dir) as app:
+        yield app
 
 
 @pytest.fixture(scope="session")

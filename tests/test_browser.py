@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Iterator
 
 import pytest
+from gradio_helpers import draw_a_one
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
@@ -112,18 +113,7 @@ def test_probe_gallery_digit(page) -> None:
 
 
 def test_probe_a_drawing(page) -> None:
-    page.get_by_role("tab", name="3 · Probe").click()
-    page.get_by_role("tab", name="Draw").click()
-    page.click("#sketch button[aria-label='Brush']")
-    box = page.locator("#sketch canvas").first.bounding_box()
-    x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] * 0.2
-    page.mouse.move(x, y)
-    page.mouse.down()
-    for i in range(20):  # a vertical stroke: a "1"
-        page.mouse.move(x, y + i * box["height"] * 0.03)
-    page.mouse.up()
-    page.click("#draw-btn")
-    page.wait_for_selector("#real-label:has-text('Your drawing')")
+    draw_a_one(page)
     # A new page tests label 0 (gallery digit 0's); asking for 1 re-probes the drawing with it.
     assert "D(image, 1)" not in page.inner_text("#probe-score")
     page.locator("#probe-label label").nth(1).click()

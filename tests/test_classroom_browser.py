@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from gradio_helpers import draw_a_one
 
 CHROMIUM = Path("/usr/bin/chromium")
 SHOTS = Path(__file__).resolve().parents[1] / "docs" / "screenshots"
@@ -60,21 +61,6 @@ def side_by_side(left: Path, right: Path, out: Path) -> None:
     canvas.save(out, optimize=True)
     left.unlink()
     right.unlink()
-
-
-def draw_a_one(page) -> None:
-    page.get_by_role("tab", name="3 · Probe").click()
-    page.get_by_role("tab", name="Draw").click()
-    page.click("#sketch button[aria-label='Brush']")
-    box = page.locator("#sketch canvas").first.bounding_box()
-    x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] * 0.2
-    page.mouse.move(x, y)
-    page.mouse.down()
-    for i in range(20):  # a vertical stroke: a "1"
-        page.mouse.move(x, y + i * box["height"] * 0.03)
-    page.mouse.up()
-    page.click("#draw-btn")
-    page.wait_for_selector("#real-label:has-text('Your drawing')")
 
 
 def test_teacher_shares_and_a_watcher_follows_and_probes(browser, app_url: str) -> None:

@@ -15,7 +15,7 @@ from typing import Iterator
 import numpy as np
 import pytest
 import torch
-from conftest import ROOT, free_port, start_app, stop_app, wait_http
+from conftest import ROOT, serving
 from gradio_client import Client, handle_file
 from PIL import Image, ImageDraw
 
@@ -35,16 +35,8 @@ def client(app_url: str) -> Client:
 @pytest.fixture(scope="module")
 def shipped_url(data_dir: Path | None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The app on the shipped checkpoint (a trained G and its S)."""
-    port, log = free_port(), tmp_path_factory.mktemp("shipped_app") / "app.log"
-    proc = start_app(PRETRAINED, port, log, data_dir=data_dir)
-    url = f"http://127.0.0.1:{port}/"
-    try:
-        wait_http(url, proc, timeout=90)
-    except (RuntimeError, TimeoutError) as e:
-        stop_app(proc)
-        pytest.fail(f"{e}\n--- app log ---\n{log.read_text()[-3000:]}")
-    yield url
-    stop_app(proc)
+    with serving(PRETRAINED, tmp_path_factory.mktemp("shipped_app"), data_dir) as app:
+        yield app["url"]
 
 
 def png(path: str) -> np.ndarray:

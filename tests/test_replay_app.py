@@ -14,7 +14,7 @@ from pathlib import Path
 import gradio as gr
 import numpy as np
 import pytest
-from conftest import free_port, start_app, stop_app, wait_http
+from conftest import serving
 from gradio_client import Client
 from gradio_client.exceptions import AppError
 from PIL import Image
@@ -115,16 +115,8 @@ def test_no_recording_no_button_and_a_damaged_one_says_so(tiny_checkpoint: Path,
 @pytest.fixture(scope="module")
 def replay_url(replay_dir: Path, data_dir: Path | None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The app with the recorded model as its pretrained one."""
-    port, log = free_port(), tmp_path_factory.mktemp("replay_app") / "app.log"
-    proc = start_app(replay_dir, port, log, data_dir=data_dir)
-    url = f"http://127.0.0.1:{port}/"
-    try:
-        wait_http(url, proc, timeout=90)
-    except (RuntimeError, TimeoutError) as e:
-        stop_app(proc)
-        pytest.fail(f"{e}\n--- app log ---\n{log.read_text()[-3000:]}")
-    yield url
-    stop_app(proc)
+    with serving(replay_dir, tmp_path_factory.mktemp("replay_app"), data_dir) as app:
+        yield app["url"]
 
 
 @pytest.mark.slow
