@@ -20,22 +20,16 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
 from common import cpu_model  # noqa: E402
-from conftest import free_port, start_app, stop_app, wait_http
-
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--no-first-run"]
+from conftest import chromium, free_port, start_app, stop_app, wait_http
 
 
 def once(checkpoint: Path, log: Path, viewport: tuple[int, int]) -> dict:
     """One fresh app, one page, one click: seconds from the click to the recorded training on screen."""
-    from playwright.sync_api import sync_playwright
-
     port = free_port()
     proc = start_app(checkpoint, port, log)
     try:
         startup = wait_http(f"http://127.0.0.1:{port}/", proc, timeout=120)
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS, headless=True)
+        with chromium() as browser:
             page = browser.new_page(viewport={"width": viewport[0], "height": viewport[1]})
             page.goto(f"http://127.0.0.1:{port}/")
             page.wait_for_selector("#replay-btn")
@@ -44,7 +38,6 @@ def once(checkpoint: Path, log: Path, viewport: tuple[int, int]) -> dict:
             page.wait_for_selector("#replay-grid img", timeout=60_000)
             page.wait_for_selector("#replay-d canvas, #replay-d svg", timeout=60_000)
             shown = time.monotonic() - t0
-            browser.close()
     finally:
         stop_app(proc)
     return {"viewport": list(viewport), "app_start_s": round(startup, 2), "click_to_view_s": round(shown, 3)}

@@ -27,12 +27,11 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))
 
 from common import RESULTS_DIR, header_lines, load_average, machine_info, write_json  # noqa: E402
+from conftest import chromium  # noqa: E402  (the tests' Chromium launch)
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--no-first-run"]
 WATCHED = {"status": "#status", "loss plot": "#loss-plot", "D plot": "#d-plot", "grid": "#train-grid"}
 # Timestamps (ms) of DOM mutations under each watched element; one update = mutations within 100 ms.
 OBSERVE_JS = """(sel) => {
@@ -181,13 +180,10 @@ def main() -> None:
     args = p.parse_args()
     settings = [t.strip() for t in args.threads.split(",") if t.strip()]
     info = machine_info()
-    from playwright.sync_api import sync_playwright
-
     apps = {t: start_app(args.port + i, t, args) for i, t in enumerate(settings)}
     rows: list[dict[str, Any]] = []
     try:
-        with sync_playwright() as pw, tempfile.TemporaryDirectory(prefix="gancls-uib-") as tmp:
-            browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        with chromium() as browser, tempfile.TemporaryDirectory(prefix="gancls-uib-") as tmp:
             work = Path(tmp)
             if args.warmup:
                 short = argparse.Namespace(**{**vars(args), "seconds": 5.0})
@@ -208,7 +204,6 @@ def main() -> None:
                                 f"browser CPU {row['browser_cpu_s']:.1f} s") if ups else ""
                         print(f"round {r + 1} threads {t:7s} {mode:7s} {row['steps']:5d} steps "
                               f"{row['steps_per_s']:6.2f} steps/s{seen}  load {load}", flush=True)
-            browser.close()
     finally:
         for proc in apps.values():
             proc.terminate()

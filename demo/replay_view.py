@@ -163,7 +163,8 @@ class ReplayView:
             for i in range(start, n):
                 t0 = time.monotonic()
                 yield await asyncio.to_thread(self.values, i)
-                await asyncio.sleep(max(0.0, pause - (time.monotonic() - t0)))
+                if i < n - 1:  # the event ends with the last frame, not a pause after it
+                    await asyncio.sleep(max(0.0, pause - (time.monotonic() - t0)))
         except ValueError as e:  # a clean message, as user_errors gives the plain handlers
             text = str(e)
             raise gr.Error(html.escape(text[:1].upper() + text[1:]), print_exception=False) from None

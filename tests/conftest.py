@@ -27,6 +27,10 @@ if TYPE_CHECKING:
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 FULL_SIZES = (60_000, 10_000)  # train, test
+CHROMIUM = Path("/usr/bin/chromium")  # Debian's; playwright's own browsers would need a download
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--no-first-run"]
+needs_chromium = pytest.mark.skipif(not CHROMIUM.exists(), reason=f"Debian chromium is not installed at {CHROMIUM}")
 
 
 @dataclass(frozen=True)
@@ -190,3 +194,23 @@ def data_dir(mnist: Mnist) -> Path | None:
 def app_url(app_server: dict) -> str:
     """The URL of the running app."""
     return app_server["url"]
+
+
+@contextlib.contextmanager
+def chromium() -> Iterator:
+    """Headless Debian Chromium driven by playwright (tests, benchmarks and screenshots share this launch)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator:
+    """One browser for a test module; each test opens its own context or page on it."""
+    with chromium() as b:
+        yield b

@@ -11,31 +11,24 @@ from pathlib import Path
 from typing import Iterator
 
 import pytest
+from conftest import needs_chromium
 
-CHROMIUM = Path("/usr/bin/chromium")
 AXE = Path(__file__).resolve().parent / "assets" / "axe.min.js"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--no-first-run"]
 TABS = ["1 · Train", "2 · Generate", "3 · Probe", "4 · Ablation", "5 · D's view", "6 · Style vs label",
         "7 · Timeline & export", "8 · Your handwriting", "9 · Class"]
 READY = {"2 · Generate": "#gen-btn", "5 · D's view": "#dview-heat img"}  # wait for what each tab draws first
 
-pytestmark = [pytest.mark.slow,
-              pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian chromium is not installed at /usr/bin/chromium")]
+pytestmark = [pytest.mark.slow, needs_chromium]
 
 
 @pytest.fixture(scope="module")
-def page(app_url: str) -> Iterator:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, headless=True)
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        page.set_default_timeout(30_000)
-        page.goto(app_url)
-        page.wait_for_selector("#train-btn")
-        yield page
-        browser.close()
+def page(browser, app_url: str) -> Iterator:
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.set_default_timeout(30_000)
+    page.goto(app_url)
+    page.wait_for_selector("#train-btn")
+    yield page
+    page.close()
 
 
 def serious_violations(page) -> list[dict]:

@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Iterator
 
 import pytest
+from conftest import needs_chromium
 
 from demo.ui import D_CURVES, DASHES, LOSS_CURVES
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--no-first-run"]
 
-pytestmark = [pytest.mark.slow,
-              pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian chromium is not installed at /usr/bin/chromium")]
+pytestmark = [pytest.mark.slow, needs_chromium]
 
 # Each legend label's box and the plot's: [name, left, right, top] and the svg's [left, right].
 LEGEND_JS = """(sel) => {
@@ -26,17 +22,13 @@ LEGEND_JS = """(sel) => {
 
 
 @pytest.fixture(scope="module")
-def phone(app_url: str) -> Iterator:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, headless=True)
-        page = browser.new_page(viewport={"width": 390, "height": 844})
-        page.set_default_timeout(30_000)
-        page.goto(app_url)
-        page.wait_for_selector("#d-plot svg .role-legend-label")
-        yield page
-        browser.close()
+def phone(browser, app_url: str) -> Iterator:
+    page = browser.new_page(viewport={"width": 390, "height": 844})
+    page.set_default_timeout(30_000)
+    page.goto(app_url)
+    page.wait_for_selector("#d-plot svg .role-legend-label")
+    yield page
+    page.close()
 
 
 @pytest.mark.parametrize("plot, names", [("#d-plot", D_CURVES), ("#loss-plot", LOSS_CURVES)])
