@@ -5,10 +5,12 @@
     flock /tmp/gancls-bench.lock python bench/classroom.py visitors   # 60 visitors over 10 min train 10 s
 
 Each starts `python app.py` (its own runs folder and TMPDIR, one torch thread per request thread),
-drives it with gradio_client and writes bench/results/classroom_<what>.json with the machine, the
-load average and the command. Targets (issue 13):
+drives it with gradio_client (probes: bench/lean_client.py unless `--client gradio`) and writes
+bench/results/classroom_<what>.json with the machine, the load average and the command. The clients
+stand for the class's own computers but share this machine with the server, so they run at a lower
+priority (`--client-nice`, `--client-idle`). Targets (issue 13):
   * watchers: 0 errors; each watcher gets at least one update per 2 s on average; the trainer keeps
-    >= 80 % of its images/s without watchers (the same run, same seed, alone, measured first);
+    >= 80 % of its images/s without watchers (the same run, same seed, alone, just before each watched one);
   * probes: 30 clients joined to a class run (which trains meanwhile; `--finished-run`: after it
     stopped) each generate and probe every 5 s: p95 latency <= 1 s;
   * visitors: 60 visitors arrive over `--window` s (default 600), each trains 10 s and leaves: the
@@ -18,6 +20,7 @@ load average and the command. Targets (issue 13):
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import random
 import re
@@ -122,10 +125,6 @@ def bench_watchers(url: str, args: argparse.Namespace) -> dict[str, Any]:
     from gancls.config import train_preset
 
     batch = train_preset("fast").batch_size
-    alone = []
-    for _ in range(args.rounds):  # the same run without watchers first: the reference images/s
-        _, job = train_and_share(url, args.seconds)
-        alone.append(run_figures(job.result(timeout=args.seconds + 120)[0], batch))
     watchers = clients(url, args.watchers)
     rec = Record()
 
@@ -147,8 +146,12 @@ def bench_watchers(url: str, args: argparse.Namespace) -> dict[str, Any]:
             threads.append(threading.Thread(target=watch, args=(c, code, 3.0 * i / len(watchers))))
             threads[-1].start()
 
-    watched = []
+    alone, watched = [], []
     for _ in range(args.rounds):
+        # The same run without watchers just before each watched one: the reference images/s, measured
+        # under the same conditions (a shared machine's speed drifts over minutes).
+        _, job = train_and_share(url, args.seconds)
+        alone.append(run_figures(job.result(timeout=args.seconds + 120)[0], batch))
         threads.clear()
         _, job = train_and_share(url, args.seconds, on_code=start)
         watched.append(run_figures(job.result(timeout=args.seconds + 120)[0], batch))
@@ -171,13 +174,12 @@ def bench_watchers(url: str, args: argparse.Namespace) -> dict[str, Any]:
 # -------------------------------------------------------------------- probes
 def bench_probes(url: str, args: argparse.Namespace, work: Path) -> dict[str, Any]:
     import numpy as np
-    from gradio_client import handle_file
     from PIL import Image
 
     canvas = np.full((280, 280), 255, np.uint8)
     canvas[60:220, 130:150] = 0  # a drawn "1", as the pad sends it
-    Image.fromarray(canvas).save(work / "drawing.png")
-    users = clients(url, args.watchers)
+    drawing = work / "drawing.png"
+    Image.fromarray(canvas).save(drawing)
     code: list[str] = []
     owner, job = train_and_share(url, args.seconds + 30, on_code=code.append)
     if args.finished_run:  # against the run's final model: no training meanwhile
@@ -185,22 +187,87 @@ def bench_probes(url: str, args: argparse.Namespace, work: Path) -> dict[str, An
         owner.predict(api_name="/stop")
         job.result(timeout=60)
     rec = Record()
+    if args.client == "lean":
+        asyncio.run(lean_probes(url, args, code[0], drawing, rec))
+    else:
+        gradio_probes(url, args, code[0], drawing, rec)
+    if not args.finished_run:
+        owner.predict(api_name="/stop")
+        job.result(timeout=60)
+    lat = {name: [r["s"] for r in rec.items if r["what"] == name] for name in ("generate", "probe")}
+    every = [s for v in lat.values() for s in v]
+    p95 = percentile(every, 0.95)
+    return {"client": args.client, "run_training_meanwhile": not args.finished_run, "requests": len(every),
+            "errors": rec.errors,
+            "latency_s": {name: {"p50": percentile(v, 0.5), "p95": percentile(v, 0.95), "max": percentile(v, 1.0)}
+                          for name, v in lat.items()},
+            "p95_s": p95, "met": not rec.errors and p95 is not None and p95 <= P95_TARGET}
+
+
+def probe_round(rng: random.Random) -> tuple[list[int], int, int, int]:
+    """One client round's choices: (labels to generate, samples per label, seed, label to probe with)."""
+    return [rng.randrange(10)], 4, rng.randrange(100), rng.randrange(10)
+
+
+async def lean_probes(url: str, args: argparse.Namespace, code: str, drawing: Path, rec: Record) -> None:
+    """The probing users on one event loop (bench/lean_client.py): each uploads its drawing per probe, as a
+    page does, and fetches the pictures it gets back."""
+    from bench.lean_client import LeanApp
+
+    app = await LeanApp.open(url, args.watchers)
+    end = time.monotonic() + args.seconds
+
+    async def user(i: int) -> None:
+        rng, me = random.Random(i), app.user()
+        try:
+            await me.predict("join", code)
+        except Exception as e:  # noqa: BLE001
+            rec.error("join", e)
+            return
+        await asyncio.sleep(rng.uniform(0, args.every))  # spread the clients over the interval
+        while time.monotonic() < end:
+            t_round = time.monotonic()
+            labels, per, seed, label = probe_round(rng)
+
+            async def probe() -> None:
+                await me.predict("probe", await me.upload(drawing), label)
+            for name, call in (("generate", lambda: me.predict("generate", labels, per, seed, False)),
+                               ("probe", probe)):
+                t0 = time.monotonic()
+                try:
+                    await call()
+                    rec.add({"what": name, "s": time.monotonic() - t0})
+                except Exception as e:  # noqa: BLE001
+                    rec.error(name, e)
+            await asyncio.sleep(max(0.0, args.every - (time.monotonic() - t_round)))
+
+    try:
+        await asyncio.gather(*(user(i) for i in range(args.watchers)))
+    finally:
+        await app.close()
+
+
+def gradio_probes(url: str, args: argparse.Namespace, code: str, drawing: Path, rec: Record) -> None:
+    """The probing users as gradio_client sessions, one thread each."""
+    from gradio_client import handle_file
+
+    users = clients(url, args.watchers)
     end = time.monotonic() + args.seconds
 
     def user(i: int, client: Any) -> None:
         rng = random.Random(i)
         try:
-            client.predict(code[0], api_name="/join")
+            client.predict(code, api_name="/join")
         except Exception as e:  # noqa: BLE001
             rec.error("join", e)
             return
         time.sleep(rng.uniform(0, args.every))  # spread the clients over the interval
         while time.monotonic() < end:
             t_round = time.monotonic()
-            for name, call in (("generate", lambda: client.predict([rng.randrange(10)], 4, rng.randrange(100), False,
-                                                                   api_name="/generate")),
-                               ("probe", lambda: client.predict(handle_file(str(work / "drawing.png")),
-                                                                rng.randrange(10), api_name="/probe"))):
+            labels, per, seed, label = probe_round(rng)
+            for name, call in (("generate", lambda: client.predict(labels, per, seed, False, api_name="/generate")),
+                               ("probe", lambda: client.predict(handle_file(str(drawing)), label,
+                                                                api_name="/probe"))):
                 t0 = time.monotonic()
                 try:
                     call()
@@ -214,16 +281,6 @@ def bench_probes(url: str, args: argparse.Namespace, work: Path) -> dict[str, An
         t.start()
     for t in threads:
         t.join()
-    if not args.finished_run:
-        owner.predict(api_name="/stop")
-        job.result(timeout=60)
-    lat = {name: [r["s"] for r in rec.items if r["what"] == name] for name in ("generate", "probe")}
-    every = [s for v in lat.values() for s in v]
-    p95 = percentile(every, 0.95)
-    return {"run_training_meanwhile": not args.finished_run, "requests": len(every), "errors": rec.errors,
-            "latency_s": {name: {"p50": percentile(v, 0.5), "p95": percentile(v, 0.95), "max": percentile(v, 1.0)}
-                          for name, v in lat.items()},
-            "p95_s": p95, "met": not rec.errors and p95 is not None and p95 <= P95_TARGET}
 
 
 # ------------------------------------------------------------------ visitors
@@ -298,6 +355,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seconds", type=float, default=60, help="the run's (and the probing's) length (default 60)")
     p.add_argument("--rounds", type=int, default=1, help="watchers: runs with and without watchers (default 1)")
     p.add_argument("--every", type=float, default=5.0, help="probes: seconds between a client's rounds (default 5)")
+    p.add_argument("--client", choices=("lean", "gradio"), default="lean",
+                   help="probes: the users' client: bench/lean_client.py on one event loop (default), or one "
+                        "gradio_client per user on a thread each (heavier: on a 2-core machine it competes with the "
+                        "server for CPU)")
     p.add_argument("--finished-run", action="store_true",
                    help="probes: train 10 s, stop, then probe the final model (default: the run trains meanwhile)")
     p.add_argument("--visitors", type=int, default=60, help="visitors: how many arrive (default 60)")
@@ -309,6 +370,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--client-nice", type=int, default=None,
                    help="niceness added to this process's client threads after the server starts (default: 10 for "
                         "watchers, whose clients stand for other computers; 0 for probes, whose clients time the answers)")
+    p.add_argument("--client-idle", action=argparse.BooleanOptionalAction, default=None,
+                   help="run the client threads under Linux's SCHED_IDLE: they get only the CPU the server leaves, as "
+                        "the class's own computers would take none of it (default: on for watchers, whose 30 "
+                        "gradio_clients otherwise take CPU from the trainer they measure; off for probes)")
     p.add_argument("--checkpoint", default=None, help="the app's shared model (default: the app's own)")
     p.add_argument("--data-dir", default=str(DEFAULT_DATA) if DEFAULT_DATA.is_dir() else None,
                    help="MNIST for the server (default ../shared/data if present, else the embedded subset)")
@@ -323,6 +388,8 @@ def main(argv: list[str] | None = None) -> int:
         # The clients stand for the class's own computers: on this one machine they run at a lower
         # priority than the server (which was started before, at ours), so they take idle CPU first.
         os.nice(args.client_nice if args.client_nice is not None else 10 * (args.what == "watchers"))
+        if args.client_idle if args.client_idle is not None else args.what == "watchers":
+            os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))  # this thread and those it starts
         try:
             if args.what == "watchers":
                 figures = bench_watchers(app.url, args)

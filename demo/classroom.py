@@ -33,7 +33,7 @@ CODE_LENGTH = 6  # 31**6 ≈ 890 million codes
 CODE_FORMAT = re.compile(f"[{CODE_ALPHABET}]{{{CODE_LENGTH}}}")
 SNAPSHOT_SECONDS = 2.0  # joiners' model is at most this much older than the trainer's
 SHARE_GRID = "share_grid.png"  # in the owner's run folder: the grid watchers are sent
-WATCH_POINTS = 120  # points per curve sent to watchers: a plot's width, and little work per update
+WATCH_POINTS = 80  # points per curve sent to watchers: a plot's width, and little work per update
 
 
 class CodeError(UserError):

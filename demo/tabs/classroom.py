@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import weakref
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -16,11 +17,11 @@ import gradio as gr
 from gancls.config import train_preset
 from gancls.errors import UserError
 
-from ..classroom import SharedRun, kept_grid, read_lesson
+from ..classroom import Frame, SharedRun, kept_grid, read_lesson
 from ..context import AppContext
 from ..ui import LOSS_COLOURS, PRIVATE, d_plot, status_html, user_errors
 
-WATCH_EVERY = 1.25  # seconds between two updates sent to one watcher (the owner publishes every 0.5 s)
+WATCH_EVERY = 1.5  # seconds between two updates sent to one watcher (the owner publishes every 0.5 s)
 WATCH_POLL = 0.2  # how often a watcher looks for a new update
 WATCH_HOURS = 3.0  # a page stops following a class run after this long (reload to follow again)
 CLASS_HELP = """**A whole class on one server.** The person training presses **Share my run** and puts the
@@ -38,6 +39,7 @@ class ClassTab:
 
     def __init__(self, ctx: AppContext, watch_every: float = WATCH_EVERY):
         self.ctx, self.watch_every = ctx, watch_every
+        self._packs: weakref.WeakKeyDictionary[SharedRun, tuple] = weakref.WeakKeyDictionary()
 
     @user_errors
     def share(self, request: gr.Request) -> str:
@@ -87,22 +89,38 @@ class ClassTab:
                            "last model.")
                 yield status_html(state="idle", message=message), gr.skip(), gr.skip(), gr.skip()
                 return
+            now = time.monotonic()
+            if now < next_at:  # sent one lately: nothing to look at before the next is due
+                await asyncio.sleep(next_at - now)
+                continue
             frame = shared.frame()
-            if frame is None or frame.version == sent or time.monotonic() < next_at:
+            if frame is None or frame.version == sent:
                 await asyncio.sleep(WATCH_POLL)
                 continue
             grid = kept_grid(frame.grid) if frame.grid_version != grid_sent else None
+            status, loss, d = self._packed(shared, frame)
+            yield status, loss, d, {"path": grid, "meta": {"_type": "gradio.FileData"}} if grid else gr.skip()
+            sent, grid_sent = frame.version, frame.grid_version if grid is not None else grid_sent
+            next_at = time.monotonic() + self.watch_every
+            if not frame.running and not follow:
+                return
+
+    def _packed(self, shared: SharedRun, frame: Frame) -> tuple[str, dict, dict]:
+        """(status box, loss plot, D plot) of `frame` as the page receives them: built once per frame for all
+        its watchers, which are sent them without Gradio's per-watcher postprocessing (postprocess=False)."""
+        packed = self._packs.get(shared)
+        if packed is None or packed[0] != frame.version:
             if frame.running:
                 message = (f"Live: class run {shared.code}. A page watching this code uses its latest model for "
                            "Generate and Probe.")
             else:
                 message = f"Class run {shared.code} is not training now; Generate and Probe use its latest model."
             status = status_html(state=frame.state, message=message, progress=frame.progress, stats=frame.stats)
-            yield status, frame.loss, frame.d, grid if grid is not None else gr.skip()
-            sent, grid_sent = frame.version, frame.grid_version if grid is not None else grid_sent
-            next_at = time.monotonic() + self.watch_every
-            if not frame.running and not follow:
-                return
+            _, loss_plot, d_out, _ = self.views
+            packed = (frame.version, status, loss_plot.postprocess(frame.loss).model_dump(),
+                      d_out.postprocess(frame.d).model_dump())
+            self._packs[shared] = packed
+        return packed[1:]
 
     def _publish_idle(self, session: Any, shared: SharedRun) -> None:
         """A first view of a run shared while it is not training: its curves and its last grid."""
@@ -170,7 +188,9 @@ class ClassTab:
         share_btn.click(self.share, None, my_code, api_name="share", **quick).then(
             None, my_code, link, js=LINK_JS, **PRIVATE)
         # Watchers wait on the event loop, not on worker threads, so they need no concurrency limit.
-        watching = {"concurrency_id": "watch", "concurrency_limit": None, "show_progress": "hidden"}
+        # Their updates come ready to send (_packed), so Gradio does not postprocess them for each watcher.
+        watching = {"concurrency_id": "watch", "concurrency_limit": None, "show_progress": "hidden",
+                    "postprocess": False}
         self.watch_btn = watch_btn
         joined = watch_btn.click(self.join, code, using, api_name="join", **quick)
         self.watched = joined.then(self.watch, code, self.views, api_name="watch", **watching)
@@ -185,6 +205,6 @@ class ClassTab:
         linked = page.load(self.lesson, None, outputs, **quick).then(
             self.join_from_link, self.code, self.using, **quick).then(
             self.follow, self.code, self.views, concurrency_id="watch", concurrency_limit=None,
-            show_progress="hidden", **PRIVATE)
+            show_progress="hidden", postprocess=False, **PRIVATE)
         # Watch again (another code): the page stops following the previous one first.
         self.watch_btn.click(None, None, None, cancels=[self.watched, self.following, linked], **PRIVATE)
