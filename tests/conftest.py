@@ -209,6 +209,15 @@ def chromium() -> Iterator:
             browser.close()
 
 
+def open_app(browser, url: str, width: int, height: int, ready: str = "#train-btn", state: str = "visible"):
+    """A new page on the app (its own browser context: its own Gradio session), once `ready` is in `state`."""
+    page = browser.new_context(viewport={"width": width, "height": height}).new_page()
+    page.set_default_timeout(30_000)
+    page.goto(url)
+    page.wait_for_selector(ready, state=state)
+    return page
+
+
 @pytest.fixture(scope="module")
 def browser() -> Iterator:
     """One browser for a test module; each test opens its own context or page on it."""

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Iterator
 
 import pytest
-from conftest import needs_chromium
+from conftest import needs_chromium, open_app
 
 AXE = Path(__file__).resolve().parent / "assets" / "axe.min.js"
 TABS = ["1 · Train", "2 · Generate", "3 · Probe", "4 · Ablation", "5 · D's view", "6 · Style vs label",
@@ -23,12 +23,9 @@ pytestmark = [pytest.mark.slow, needs_chromium]
 
 @pytest.fixture(scope="module")
 def page(browser, app_url: str) -> Iterator:
-    page = browser.new_page(viewport={"width": 1400, "height": 1000})
-    page.set_default_timeout(30_000)
-    page.goto(app_url)
-    page.wait_for_selector("#train-btn")
+    page = open_app(browser, app_url, 1400, 1000)
     yield page
-    page.close()
+    page.context.close()
 
 
 def serious_violations(page) -> list[dict]:

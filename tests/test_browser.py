@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Iterator
 
 import pytest
-from conftest import needs_chromium
+from conftest import needs_chromium, open_app
 from gradio_helpers import draw_a_one
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
@@ -23,13 +23,9 @@ pytestmark = [pytest.mark.slow, needs_chromium]
 def page(browser, app_url: str) -> Iterator:
     """A fresh page on the app: a new session with the pretrained model, the Train tab open."""
     ARTIFACTS.mkdir(exist_ok=True)
-    context = browser.new_context(viewport={"width": 1280, "height": 1000})
-    page = context.new_page()
-    page.set_default_timeout(30_000)
-    page.goto(app_url)
-    page.wait_for_selector("#train-btn")
+    page = open_app(browser, app_url, 1280, 1000)
     yield page
-    context.close()
+    page.context.close()
 
 
 def shot(page, name: str) -> None:

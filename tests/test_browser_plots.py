@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Iterator
 
 import pytest
-from conftest import needs_chromium
+from conftest import needs_chromium, open_app
 
 from demo.ui import D_CURVES, DASHES, LOSS_CURVES
 
@@ -23,12 +23,9 @@ LEGEND_JS = """(sel) => {
 
 @pytest.fixture(scope="module")
 def phone(browser, app_url: str) -> Iterator:
-    page = browser.new_page(viewport={"width": 390, "height": 844})
-    page.set_default_timeout(30_000)
-    page.goto(app_url)
-    page.wait_for_selector("#d-plot svg .role-legend-label")
+    page = open_app(browser, app_url, 390, 844, ready="#d-plot svg .role-legend-label")
     yield page
-    page.close()
+    page.context.close()
 
 
 @pytest.mark.parametrize("plot, names", [("#d-plot", D_CURVES), ("#loss-plot", LOSS_CURVES)])

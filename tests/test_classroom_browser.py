@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import needs_chromium
+from conftest import needs_chromium, open_app
 from gradio_helpers import draw_a_one
 
 SHOTS = Path(__file__).resolve().parents[1] / "docs" / "screenshots"
@@ -23,12 +23,7 @@ def expect(locator):
 
 
 def open_page(browser, url: str, width: int = 1280, height: int = 900):
-    context = browser.new_context(viewport={"width": width, "height": height})
-    page = context.new_page()
-    page.set_default_timeout(30_000)
-    page.goto(url)
-    page.wait_for_selector("#train-btn", state="attached")
-    return page
+    return open_app(browser, url, width, height, state="attached")  # a lesson link may open another tab
 
 
 def src(page, selector: str) -> str | None:

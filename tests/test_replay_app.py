@@ -14,7 +14,7 @@ from pathlib import Path
 import gradio as gr
 import numpy as np
 import pytest
-from conftest import needs_chromium, serving
+from conftest import needs_chromium, open_app, serving
 from gradio_client import Client
 from gradio_client.exceptions import AppError
 from PIL import Image
@@ -136,10 +136,7 @@ def test_replay_endpoints(replay_url: str, replay_dir: Path) -> None:
 def test_one_click_shows_the_recorded_training(browser, replay_url: str, replay_dir: Path, viewport) -> None:
     steps = load_replay(replay_dir).steps
     ARTIFACTS.mkdir(exist_ok=True)
-    page = browser.new_page(viewport={"width": viewport[0], "height": viewport[1]})
-    page.set_default_timeout(30_000)
-    page.goto(replay_url)
-    page.wait_for_selector("#replay-btn")
+    page = open_app(browser, replay_url, *viewport, ready="#replay-btn")
     assert not page.is_visible("#replay-grid")
     t0 = time.monotonic()
     page.click("#replay-btn")
@@ -167,4 +164,4 @@ def test_one_click_shows_the_recorded_training(browser, replay_url: str, replay_
     page.click("#replay-close")
     page.wait_for_selector("#replay-grid", state="hidden")
     assert page.is_visible("#train-btn")
-    page.close()
+    page.context.close()
