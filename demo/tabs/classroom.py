@@ -21,7 +21,7 @@ from ..classroom import Frame, SharedRun, kept_grid, read_lesson
 from ..context import AppContext
 from ..ui import LOSS_COLOURS, PRIVATE, d_plot, status_html, user_errors
 
-WATCH_EVERY = 1.5  # seconds between two updates sent to one watcher (the owner publishes every 0.5 s)
+WATCH_EVERY = 1.5  # seconds between two updates sent to one watcher (the owner publishes every UPDATE_EVERY)
 WATCH_POLL = 0.2  # how often a watcher looks for a new update
 WATCH_HOURS = 3.0  # a page stops following a class run after this long (reload to follow again)
 CLASS_HELP = """**A whole class on one server.** The person training presses **Share my run** and puts the
