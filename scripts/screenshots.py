@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -25,14 +24,9 @@ from pathlib import Path
 from typing import Any, Iterator
 
 ROOT = Path(__file__).resolve().parents[1]  # the repository
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--no-first-run"]
+sys.path.insert(0, str(ROOT / "tests"))
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from conftest import CHROMIUM, CHROMIUM_ARGS, free_port  # noqa: E402  (the tests' Chromium flags and ports)
 
 
 def _serve(args: argparse.Namespace, port: int) -> subprocess.Popen:
@@ -56,7 +50,7 @@ def parser(doc: str) -> argparse.ArgumentParser:
     p.add_argument("--data-dir", default=None)
     p.add_argument("--checkpoint", default=None)
     p.add_argument("--out", default=str(ROOT / "docs" / "screenshots"))
-    p.add_argument("--chromium", default="/usr/bin/chromium")
+    p.add_argument("--chromium", default=str(CHROMIUM))
     return p
 
 
@@ -66,11 +60,11 @@ def app_page(args: argparse.Namespace, phone: bool = False) -> Iterator[Any]:
     from playwright.sync_api import sync_playwright
 
     Path(args.out).mkdir(parents=True, exist_ok=True)
-    port = _free_port()
+    port = free_port()
     proc = _serve(args, port)
     try:
         with sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=args.chromium, args=ARGS)
+            browser = pw.chromium.launch(executable_path=args.chromium, args=CHROMIUM_ARGS)
             page = (browser.new_page(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True,
                                      device_scale_factor=2) if phone else
                     browser.new_page(viewport={"width": 1280, "height": 900}))
