@@ -47,9 +47,11 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--epochs", type=float, default=None, help="epochs of int(N / batch) iterations (preset default: 3)")
     t.add_argument("--max-steps", type=int, default=None, help="stop after this many iterations in total")
     t.add_argument("--max-seconds", type=float, default=None, help="stop after this many seconds of training in this run (a resume is a new run)")
-    t.add_argument("--batch-size", type=int, default=None, help="images per batch (seed: 10, fast: 64)")
+    t.add_argument("--batch-size", type=int, default=None, help="images per batch (seed: 10, fast: 32)")
     t.add_argument("--lr-d", type=float, default=None, help="Adam learning rate for D")
     t.add_argument("--lr-g", type=float, default=None, help="Adam learning rate for G")
+    t.add_argument("--mode-seeking", type=float, default=None,
+                   help="weight of G's mode-seeking term, which keeps digits of one label varied (fast: 0.005; 0 = off)")
     t.add_argument("--seed", type=int, default=None, help="random seed (default 0)")
     t.add_argument("--autosave-seconds", type=float, default=None, help="save every this many seconds (default 60; 0 = only at the end)")
     t.add_argument("--resume", action="store_true", help="continue the run saved in --out from its step")
@@ -108,7 +110,7 @@ def cmd_train(a: argparse.Namespace) -> int:
         raise UserError(f"--out {a.out} is a file; it must be a run directory")
     if a.resume:
         fixed = dict(objective=a.objective, loss=a.loss, batch_size=a.batch_size, lr_d=a.lr_d, lr_g=a.lr_g, seed=a.seed,
-                     precision=a.precision)
+                     precision=a.precision, mode_seeking=a.mode_seeking)
         if any(v is not None for v in fixed.values()):
             raise UserError("--resume continues a run with its own settings; only --epochs, --max-steps, "
                             "--max-seconds and --autosave-seconds may be given")
@@ -119,7 +121,8 @@ def cmd_train(a: argparse.Namespace) -> int:
                             "to start over (or choose another --out)")
         arch = a.arch
         cfg = train_preset(a.arch, objective=a.objective, loss=a.loss, batch_size=a.batch_size, lr_d=a.lr_d,
-                           lr_g=a.lr_g, seed=a.seed, precision=a.precision, autosave_seconds=a.autosave_seconds)
+                           lr_g=a.lr_g, seed=a.seed, precision=a.precision, autosave_seconds=a.autosave_seconds,
+                           mode_seeking=a.mode_seeking)
     # A step budget alone replaces the preset's epochs; with neither, the preset's epochs apply.
     epochs = a.epochs if a.epochs is not None or a.max_steps is not None else DEFAULT_EPOCHS[arch]
     budget = Budget(steps=a.max_steps, epochs=epochs, seconds=a.max_seconds)

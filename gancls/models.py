@@ -156,6 +156,17 @@ class GANCLS(nn.Module):
             return ((torch.sigmoid(logits) - 1) ** 2).sum() / 2
         return F.binary_cross_entropy_with_logits(logits, torch.ones_like(logits), reduction="sum")
 
+    @staticmethod
+    def mode_seeking_loss(fake: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+        """Mao et al. 2019 (MSGAN): 1 / (image distance / noise distance) over pairs of one label.
+
+        fake [2P, ...] and noise [2P, noise_dim] hold P pairs, row i and row P + i drawn for the same
+        label; the loss falls as G maps different noise to more different digits.
+        """
+        p = len(fake) // 2
+        ratio = (fake[:p] - fake[p:]).abs().mean() / (noise[:p] - noise[p:]).abs().mean()
+        return 1 / (ratio + 1e-5)
+
     @torch.no_grad()
     def sample(self, labels: torch.Tensor, generator: torch.Generator | None = None,
                noise: torch.Tensor | None = None) -> torch.Tensor:

@@ -89,6 +89,8 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=0, help="random seed")
     p.add_argument("--out", default="checkpoints/pretrained", help="output directory")
     p.add_argument("--threads", type=int, default=0, help="torch threads (0 = torch's default)")
+    p.add_argument("--mode-seeking", type=float, default=None, help="weight of G's mode-seeking term "
+                   "(TrainConfig.mode_seeking; default: the preset's)")
     p.add_argument("--max-minutes", type=float, default=0, help="stop after the first evaluation past this "
                    "much wall-clock time and keep the best so far (0 = no limit)")
     a = p.parse_args()
@@ -98,7 +100,7 @@ def main() -> None:
 
     data = load_mnist(a.data_dir, allow_download=False)
     judge = load_judge()
-    cfg = train_preset(a.arch, seed=a.seed, autosave_seconds=0, sample_seconds=1e9)
+    cfg = train_preset(a.arch, seed=a.seed, autosave_seconds=0, sample_seconds=1e9, mode_seeking=a.mode_seeking)
     trainer = Trainer(model_preset(a.arch), cfg, data, device="cpu")
     evals_at = set(range(a.eval_every, a.steps + 1, a.eval_every))
     stops = sorted({s for s in frame_steps(a.steps, a.frames) if s > 0} | evals_at)
@@ -130,6 +132,7 @@ def main() -> None:
     how = (f"python scripts/train_pretrained.py --data-dir {a.data_dir} --arch {a.arch} --steps {a.steps} "
            f"--eval-every {a.eval_every} --frames {a.frames} --seed {a.seed} --threads {a.threads}"
            + (f" --max-minutes {a.max_minutes:g}" if a.max_minutes else "")
+           + (f" --mode-seeking {a.mode_seeking:g}" if a.mode_seeking is not None else "")
            + f"; trained {trainer.step_count} steps, kept step {kept}")
     meta.update(history=[], how_trained=how, eval=figures, eval_log=log,
                 eval_protocol="gancls.report.evaluate_model(per_label=100, eval_digits=2000, seed=123)")

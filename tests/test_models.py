@@ -113,3 +113,20 @@ def test_bce_losses_follow_reed_et_al() -> None:
     loss, _ = m.d_loss(x, y, y, x, TrainConfig(loss="bce"))
     expected = -b * (math.log(sr) + (math.log(1 - sf) + math.log(1 - sm)) / 2)
     assert loss.item() == pytest.approx(expected, rel=1e-4)
+
+
+def test_mode_seeking_loss_is_noise_distance_over_image_distance() -> None:
+    # Two pairs: rows 0-1 against rows 2-3. Images differ by 0.5 per pixel, noise by 2 per dimension.
+    fake = torch.cat([torch.zeros(2, 1, 28, 28), torch.full((2, 1, 28, 28), 0.5)])
+    noise = torch.cat([torch.zeros(2, 38), torch.full((2, 38), 2.0)])
+    assert GANCLS.mode_seeking_loss(fake, noise).item() == pytest.approx(1 / (0.5 / 2 + 1e-5))
+    # G lowers it by making different noise give more different digits.
+    same = torch.zeros(4, 1, 28, 28)
+    assert GANCLS.mode_seeking_loss(same, noise) > GANCLS.mode_seeking_loss(fake, noise)
+
+
+def test_mode_seeking_weight_is_checked() -> None:
+    assert TrainConfig().mode_seeking == 0.0  # off unless a preset or a setting asks for it
+    for bad in (-0.1, 101, float("nan"), "0.1", True):
+        with pytest.raises(ValueError, match="mode_seeking"):
+            TrainConfig(mode_seeking=bad)

@@ -236,3 +236,31 @@ def test_nobody_outside_the_engine_writes_trainer_fields(tmp_path: Path) -> None
     (fake / "bad.py").write_text("def f(tr):\n    tr.history[-1] = {}\n    tr.cfg, x = None, 1\n    tr.step_count += 1\n")
     assert _trainer_field_writes(tmp_path) == ["gancls/teach/bad.py:2: tr.history", "gancls/teach/bad.py:3: tr.cfg",
                                                "gancls/teach/bad.py:4: tr.step_count"]
+
+
+def test_mode_seeking_pairs_one_label_and_reports_the_adversarial_loss(data, monkeypatch) -> None:
+    from gancls.models import GANCLS
+
+    seen: dict = {}
+    g_loss, ms_loss = GANCLS.g_loss, GANCLS.mode_seeking_loss
+
+    def spy_g_loss(self, fake, y, tcfg):
+        seen["y"], seen["g_loss"] = y.clone(), g_loss(self, fake, y, tcfg)
+        return seen["g_loss"]
+
+    def spy_ms_loss(fake, noise):
+        seen["pairs"] = len(fake) // 2
+        return ms_loss(fake, noise)
+
+    monkeypatch.setattr(GANCLS, "g_loss", spy_g_loss)
+    monkeypatch.setattr(GANCLS, "mode_seeking_loss", staticmethod(spy_ms_loss))
+    t = Trainer(model_preset("small"), _cfg(batch_size=9, mode_seeking=0.5), data, device="cpu")
+    stats = t.step()
+    y = seen["y"]
+    assert seen["pairs"] == 4 and torch.equal(y[:4], y[4:8])  # an odd batch: the last row has no pair
+    assert stats[1].item() == pytest.approx(seen["g_loss"].item())  # the curve shows G's adversarial loss
+    seen.clear()
+    off = Trainer(model_preset("small"), _cfg(batch_size=9, mode_seeking=0.0), data, device="cpu")
+    off.step()
+    assert "pairs" not in seen  # off: the term is not even computed
+    assert any(not torch.equal(a, b) for a, b in zip(t.model.G.parameters(), off.model.G.parameters()))
