@@ -20,7 +20,7 @@ from gancls.checkpoint import CheckpointError, load_checkpoint
 from gancls.cli import PRETRAINED
 from gancls.config import model_preset
 from gancls.data import DataError, MnistData, load_embedded, load_mnist
-from gancls.device import default_threads, describe_device, resolve_device
+from gancls.device import busy_cores, default_threads, describe_device, resolve_device
 from gancls.encoder import StyleEncoder
 from gancls.judge import JudgeError, load_judge
 from gancls.models import GANCLS
@@ -34,9 +34,6 @@ from .ui import start_curves, status_html, using_text
 READY = "Ready. Press Train for a fresh run with these settings; the curves and the grid update live."
 
 GALLERY_PER_LABEL = 5
-# Cores a training run leaves to the rest of the app: the web server (events, plots, PNGs) and, when the
-# page is opened on the same machine (a teacher's laptop), the browser drawing it.
-SERVER_CORES = 1
 RUNS_DIR = Path(__file__).resolve().parents[1] / "runs" / "app"  # kept runs of visitors who left (git-ignored)
 
 
@@ -227,16 +224,18 @@ def load_context(*, checkpoint: str | None = None, data_dir: str | None = None, 
     """Load the shared model and data and make the session store (call once, when building the app).
 
     `runs_dir` keeps the checkpoints of visitors who left (24 h); default `runs/app` beside the code.
-    `train_threads`: torch CPU threads per training run (default: the cores less SERVER_CORES, split between
-    the `train_concurrency` runs; gancls.device.default_threads); every other thread of the process gets one
-    (see compute.py).
+    `train_threads`: torch CPU threads per training run (default: the cores that other processes leave free
+    now, split between the `train_concurrency` runs; gancls.device.default_threads); every other thread of
+    the process gets one (see compute.py). No core is kept back for the app's own server or a browser on the
+    same machine: with the page open in a browser on an idle 2-core machine, training with both cores ran
+    faster than with one (bench/ui_browser.py).
     """
     if train_concurrency < 1:
         raise ValueError(f"train concurrency must be at least 1 (got {train_concurrency})")
     if train_threads is not None and train_threads < 1:
         raise ValueError(f"train threads must be at least 1 (got {train_threads})")
     # First, before any other torch work here, so no other thread keeps a pool of OpenMP workers.
-    compute = ComputeThreads(train_threads or default_threads(reserve=SERVER_CORES, runs=train_concurrency),
+    compute = ComputeThreads(train_threads or default_threads(busy=busy_cores(), runs=train_concurrency),
                              train_concurrency)
     model, note, history, encoder, pretrained_path, meta = load_pretrained(checkpoint)
     data = startup_data(data_dir)

@@ -19,12 +19,13 @@ from .session import Session
 
 PRIVATE = {"api_visibility": "private"}  # wiring the page needs but the public API does not
 INFER = {"concurrency_id": "infer", "concurrency_limit": 4}  # Generate, Probe and friends share 4 workers
-# Seconds between live updates of a streaming view: more than one a second, and each one makes the
-# browser redraw every plot it touches (on a laptop that also trains, the page's CPU is training's).
-UPDATE_EVERY = 0.8
+# Seconds between live updates of a streaming view: a little more than one a second, so the curves look
+# live, and no more: each update costs the browser a pass over the page and a redraw of every plot it
+# touches, and on a laptop that also trains, the page's CPU is training's (bench/ui_browser.py).
+UPDATE_EVERY = 0.9
 # Points per curve a plot is sent: Gradio 6's LinePlot draws each point as an SVG element (its hover layer)
 # and redraws them all on every update.
-PLOT_POINTS = 150
+PLOT_POINTS = 100
 
 LOSS_CURVES = {"loss_d": "D loss", "loss_g": "G loss"}
 D_CURVES = {"d_real": "D(real, right label)", "d_fake": "D(fake, right label)", "d_wrong": "D(real, wrong label)"}

@@ -79,11 +79,12 @@ def busy_cores(seconds: float = 0.25) -> float:
 def default_threads(*, cores: int | None = None, busy: float = 0.0, reserve: int = 0, runs: int = 1) -> int:
     """Torch threads per training run when none are asked for: the free cores split between `runs`, at least 1.
 
-    free = `cores` (default: usable_cores()) - `reserve` (cores the same program needs for other work:
-    the app keeps one for its web server and, on a laptop, the browser showing the page) - `busy` (cores
-    other processes keep busy, rounded). A team of OpenMP threads waits for its slowest member at every
-    op, so one thread that has to share its core with other work holds up all the others: on 2 cores
-    with a browser or another job running, 1 thread trains faster than 2 (bench/ui_browser.py).
+    free = `cores` (default: usable_cores()) - `reserve` (cores the same program needs for other work)
+    - `busy` (cores other processes keep busy, rounded). A team of OpenMP threads waits for its slowest
+    member at every op, so one thread that has to share its core with a busy process holds up all the
+    others: on 2 cores with another job keeping a core busy, 1 thread trains faster than 2. Lighter work
+    beside training (the app's server, a browser showing the page) is cheaper than a lost core: there
+    2 threads beat 1 (bench/ui_browser.py).
     """
     cores = usable_cores() if cores is None else cores
     if cores < 1 or reserve < 0 or busy < 0 or runs < 1:

@@ -7,8 +7,10 @@ import os
 
 # The suite runs the app server, training subprocesses and the tests side by side on a small CPU:
 # one torch thread each avoids oversubscription (2 threads per process thrash 2 shared cores).
-# Set before anything imports torch; subprocesses inherit it.
-os.environ.setdefault("OMP_NUM_THREADS", "1")
+# Set before anything imports torch; subprocesses inherit it. Only under pytest (it sets PYTEST_VERSION):
+# benchmarks import this file for its Chromium helpers, and their apps and CLIs choose their own threads.
+if "PYTEST_VERSION" in os.environ:
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
 import signal
 import socket
 import subprocess

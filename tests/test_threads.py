@@ -62,11 +62,12 @@ def test_cli_says_how_many_threads_it_chose(tmp_path, capsys):
         torch.set_num_threads(before)
 
 
-def test_the_app_leaves_a_core_to_its_server(monkeypatch):
+def test_the_app_trains_with_the_cores_other_work_leaves(monkeypatch):
     from demo import context
 
     seen = {}
     monkeypatch.setattr(context, "default_threads", lambda **kw: seen.update(kw) or 1)
+    monkeypatch.setattr(context, "busy_cores", lambda: 0.75)  # what /proc/stat said other processes used
 
     class Stop(Exception):
         pass
@@ -77,4 +78,4 @@ def test_the_app_leaves_a_core_to_its_server(monkeypatch):
     monkeypatch.setattr(context, "ComputeThreads", lambda threads, workers: (seen.update(threads=threads), stop())[1])
     with pytest.raises(Stop):
         context.load_context(train_concurrency=2)
-    assert seen == {"reserve": context.SERVER_CORES, "runs": 2, "threads": 1}
+    assert seen == {"busy": 0.75, "runs": 2, "threads": 1}
