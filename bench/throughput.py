@@ -44,6 +44,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR, help="folder holding MNIST/raw/")
     p.add_argument("--device", default="cpu", help="cpu (default) or cuda")
+    p.add_argument("--configs", default=",".join(f"{a}:{b}" for a, b in CONFIGS),
+                   help="comma-separated ARCH:BATCH to time (default %(default)s; e.g. fast:32,fast:256 on a GPU)")
     p.add_argument("--threads", default="1,2", help="comma-separated torch CPU thread counts to measure (default 1,2)")
     p.add_argument("--variants", default=",".join(VARIANTS),
                    help="gancls variants: engine (as it is), mkl (fp32 matmuls on torch's MKL sgemm instead of oneDNN), "
@@ -164,6 +166,22 @@ def counted_flops(trainer: Any) -> float:
 
 
 # ------------------------------------------------------------------- measures
+def parse_configs(text: str) -> list[tuple[str, int]]:
+    """'seed:10,fast:32' -> [('seed', 10), ('fast', 32)] (ValueError names a bad item)."""
+    from gancls.config import model_preset
+
+    out = []
+    for item in filter(None, (t.strip() for t in text.split(","))):
+        arch, _, batch = item.partition(":")
+        if not batch.isdigit() or int(batch) < 2:
+            raise ValueError(f"--configs wants ARCH:BATCH items, e.g. fast:32 (got {item!r})")
+        model_preset(arch)  # a ConfigError (a ValueError) for an unknown arch
+        out.append((arch, int(batch)))
+    if not out:
+        raise ValueError("--configs names no ARCH:BATCH")
+    return out
+
+
 def make_trainer(arch: str, batch: int, variant: str, data: Any, device: str) -> Any:
     """A Trainer for one row. Same seed everywhere, so every variant starts from the same weights and data order."""
     from gancls.config import model_preset, train_preset
@@ -301,7 +319,8 @@ def main(argv: list[str] | None = None) -> int:
     keep_freed_memory()  # as `gancls train` does
     try:
         data = load_mnist(a.data_dir, allow_download=False)
-        trainers = {(arch, b, v): make_trainer(arch, b, v, data, a.device) for arch, b in CONFIGS for v in variants}
+        configs = parse_configs(a.configs)
+        trainers = {(arch, b, v): make_trainer(arch, b, v, data, a.device) for arch, b in configs for v in variants}
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
@@ -311,11 +330,11 @@ def main(argv: list[str] | None = None) -> int:
 
     # Arithmetic per image: from the layer shapes, and as torch counts one real step.
     flops = {}
-    for arch, b in CONFIGS:
+    for arch, b in configs:
         flops[f"{arch}/b{b}"] = {"analytic_gflop": 2 * analytic_macs(model_preset(arch))["gancls"]["total"] / 1e9,
                                  "counted_gflop": counted_flops(trainers[(arch, b, variants[0])]) / 1e9}
     ref_gflop = 2 * analytic_macs(model_preset("seed"))["reference"]["total"] / 1e9
-    traffic = {arch: weight_traffic(trainers[(arch, b, variants[0])]) for arch, b in CONFIGS}
+    traffic = {arch: weight_traffic(trainers[(arch, b, variants[0])]) for arch, b in configs}
 
     wall: dict[str, list[float]] = {}  # "seed/b10/engine/t1" -> images/s per round
     per_cpu: dict[str, list[float]] = {}
@@ -328,8 +347,8 @@ def main(argv: list[str] | None = None) -> int:
         warm = r == 0
         loads.append(load_average())
         jobs: list[tuple[str, Any]] = []
-        for bsz in (10, 64):
-            if not warm and ref_python is not None:
+        for bsz in sorted({b for _, b in configs}):
+            if not warm and ref_python is not None and bsz in (10, 64):  # the reference's own batch and 64
                 jobs += [("ref", (bsz, t)) for t in ref_settings]
             jobs += [("gancls", c) for c in trainers if c[1] == bsz]
         if cpu and not warm:
@@ -423,7 +442,7 @@ def main(argv: list[str] | None = None) -> int:
     print(format_table(["model/batch", "GFLOP per image-iteration (layer shapes)", "(FlopCounterMode, 1 step)"],
                        [[k, v["analytic_gflop"], v["counted_gflop"]] for k, v in flops.items()]
                        + [["reference TF graph, seed", ref_gflop, None]]))
-    if peak:
+    if peak and "seed" in traffic:  # the arithmetic and memory floors are worked out for the seed
         print()
         seed_rows = [r for r in results.values() if r.get("arch") == "seed" and r["variant"] != "bf16"]
         table = []
@@ -452,6 +471,8 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(1)
         for bsz in (10, 64):
             for v in variants:
+                if ("seed", bsz, v) not in trainers:
+                    continue
                 table = profile_steps(trainers[("seed", bsz, v)])
                 out["profiles"][f"seed/b{bsz}/{v}/t1"] = table
                 print(f"\nprofile, seed b{bsz}, {v}, 1 thread, 30 steps:\n{table}")

@@ -17,6 +17,7 @@ per CPU-second), so a figure measured under load can be converted.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 import time
 from pathlib import Path
@@ -45,6 +46,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch's default)")
     p.add_argument("--seed", type=int, default=0, help="training seed")
     p.add_argument("--precision", default=None, help="fp32 or bf16 (default: the preset's)")
+    p.add_argument("--batch-size", type=int, default=None, help="default: the preset's")
+    p.add_argument("--lr-scale", default="1", help="multiply both learning rates by this, or 'sqrt' for "
+                   "sqrt(batch size / the preset's batch size) (a larger batch on a GPU)")
     p.add_argument("--eval-every", type=int, default=100, help="steps between evaluations (default 100)")
     p.add_argument("--max-seconds", type=float, default=360.0,
                    help="training seconds (clock paused for evaluations) before giving up (default 360)")
@@ -89,7 +93,10 @@ def main(argv: list[str] | None = None) -> int:
         data = load_mnist(a.data_dir, allow_download=False)
         judge = load_judge()
         # No epoch or time limit of the engine's own: this bench decides when to stop.
-        cfg = train_preset(a.arch, seed=a.seed, autosave_seconds=0, precision=a.precision)
+        cfg = train_preset(a.arch, seed=a.seed, autosave_seconds=0, precision=a.precision, batch_size=a.batch_size)
+        preset_batch = train_preset(a.arch).batch_size
+        scale = (cfg.batch_size / preset_batch) ** 0.5 if a.lr_scale == "sqrt" else float(a.lr_scale)
+        cfg = dataclasses.replace(cfg, lr_d=cfg.lr_d * scale, lr_g=cfg.lr_g * scale)
         trainer = Trainer(model_preset(a.arch), cfg, data, device=a.device)
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr)
