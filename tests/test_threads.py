@@ -13,7 +13,7 @@ from gancls.device import busy_cores, default_threads, usable_cores
 
 @pytest.mark.parametrize("kwargs, expected", [
     (dict(cores=2), 2),  # an idle machine, nothing else of ours running: every core
-    (dict(cores=2, reserve=1), 1),  # the app on a 2-core laptop: one core for the server and the browser
+    (dict(cores=2, reserve=1), 1),  # a program that keeps a core for other work of its own
     (dict(cores=2, busy=1.2), 1),  # another job keeps a core busy
     (dict(cores=2, busy=0.4), 2),  # a little background noise does not cost a thread
     (dict(cores=2, busy=9.0), 1),  # overloaded: still one
