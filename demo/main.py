@@ -10,8 +10,9 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
+from .frame_guard import frame_guard_middleware
 from .limits import MAX_UPLOAD_MB
 
 if TYPE_CHECKING:
@@ -177,6 +178,17 @@ def page_css() -> str:
     return CSS_PATH.read_text() + curve_css()
 
 
+def calm_queue(queue: Any, poll: float = 0.02, progress: float = 0.1) -> None:
+    """Let Gradio's queue look for new requests every `poll` s and for progress to send every `progress` s.
+
+    Its defaults on Linux are 1 ms and 10 ms: over a thousand wake-ups a second of the server's event loop,
+    training or idle, each taking the interpreter lock from the training thread. A new request now waits
+    at most `poll` s longer to start.
+    """
+    queue.sleep_when_free = max(queue.sleep_when_free, poll)
+    queue.progress_update_sleep_when_free = max(queue.progress_update_sleep_when_free, progress)
+
+
 def stop_sessions_on_exit(store: SessionStore, wait: float = 10.0) -> None:
     """On SIGTERM or Ctrl-C: stop every session's training, let it save, keep the checkpoints, then exit."""
     stopping = threading.Event()
@@ -211,5 +223,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     atomic_image_cache()
     # Training waits in its own line (TrainingGate), so this queue only holds short requests.
     demo.queue(max_size=QUEUE_SIZE)
+    calm_queue(demo._queue)  # private: Gradio has no setting for it (tests/test_frame_guard.py checks the names)
     demo.launch(server_name=args.host, server_port=args.port, share=args.share, theme=theme(),
-                css=page_css(), footer_links=["api", "gradio"], max_file_size=f"{MAX_UPLOAD_MB}mb")
+                css=page_css(), footer_links=["api", "gradio"], max_file_size=f"{MAX_UPLOAD_MB}mb",
+                app_kwargs={"middleware": [frame_guard_middleware()]})

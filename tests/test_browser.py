@@ -315,3 +315,30 @@ def test_your_handwriting_tab(page) -> None:
     page.wait_for_selector("#hw-number-file a, #hw-number-file .file-preview")
     assert "20261231" in page.inner_text("#hw-number-file"), page.inner_text("#hw-number-file")
     shot(page, "9-handwriting")
+
+
+COUNT_FRAMES_JS = """
+window.__frames = 0;
+const ask = window.requestAnimationFrame.bind(window);
+window.requestAnimationFrame = (callback) => { window.__frames++; return ask(callback); };
+"""
+
+
+def test_an_idle_page_asks_for_few_frames(browser, app_url: str) -> None:
+    # Gradio's status tracker left a requestAnimationFrame loop running on every page: 60 frames a second
+    # while the page sat idle, CPU a laptop that also trains gives up (demo/frame_guard.js defers it).
+    context = browser.new_context(viewport={"width": 1280, "height": 1000})
+    try:
+        context.add_init_script(COUNT_FRAMES_JS)  # before the page's scripts, so Gradio's calls come through it
+        page = context.new_page()
+        page.goto(app_url)
+        page.wait_for_selector("#train-btn")
+        page.wait_for_timeout(6000)  # the page's entrance animations are over
+        page.evaluate("window.__frames = 0")
+        page.wait_for_timeout(3000)
+        frames = page.evaluate("window.__frames")
+        assert frames <= 60, f"{frames} frames asked for in 3 s by an idle page"
+        # Deferred, not dropped: the tracker's loop still runs (10 frames a second), so a visible timer counts.
+        assert frames >= 5
+    finally:
+        context.close()
