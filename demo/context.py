@@ -24,6 +24,7 @@ from gancls.device import busy_cores, default_threads, describe_device, resolve_
 from gancls.encoder import StyleEncoder
 from gancls.judge import JudgeError, load_judge
 from gancls.models import GANCLS
+from gancls.replay import ReplayError, load_replay
 
 from .classroom import Classroom
 from .compute import ComputeThreads
@@ -181,8 +182,18 @@ def load_pretrained(checkpoint: str | os.PathLike | None) -> tuple[GANCLS, str, 
         return model, "an untrained model (no pretrained checkpoint shipped): press Train", [], None, None, {}
     data = str(ckpt.meta.get("data", "")).split(" (")[0]
     note = f"pretrained model ({ckpt.model.cfg.arch}, {ckpt.step:,} steps" + (f" on {data})" if data else ")")
-    history = [h for h in ckpt.meta.get("history", []) if isinstance(h, dict)]
+    history = [h for h in ckpt.meta.get("history", []) if isinstance(h, dict)] or recorded_curves(ckpt.path)
     return ckpt.model, note, history, ckpt.encoder, ckpt.path, ckpt.meta
+
+
+def recorded_curves(checkpoint: Path) -> list[dict[str, float]]:
+    """The curves recorded in the replay beside a checkpoint (scripts/train_pretrained.py keeps the shipped
+    model's there, not in its history); [] if there is none or it cannot be read."""
+    try:
+        replay = load_replay(checkpoint.parent)
+    except ReplayError:
+        return []
+    return [m for m in replay.metrics if isinstance(m, dict)] if replay is not None else []
 
 
 def gallery_digits(data: MnistData, per_label: int = GALLERY_PER_LABEL, seed: int = 0) -> list[tuple[np.ndarray, int, int]]:

@@ -22,8 +22,9 @@ from replay_helpers import record_replay
 from test_accessibility import serious_violations
 
 from demo import replay_view
-from demo.context import load_context
+from demo.context import load_context, load_pretrained, recorded_curves
 from demo.replay_view import ReplayView
+from demo.ui import D_CURVES, start_curves
 from gancls.data import load_embedded
 from gancls.draw import labelled_grid
 from gancls.judge import load_judge
@@ -165,3 +166,18 @@ def test_one_click_shows_the_recorded_training(browser, replay_url: str, replay_
     page.wait_for_selector("#replay-grid", state="hidden")
     assert page.is_visible("#train-btn")
     page.context.close()
+
+
+def test_the_shipped_model_shows_its_recorded_curves_before_any_run(tiny_checkpoint: Path, replay_dir: Path,
+                                                                    tmp_path: Path) -> None:
+    # Its checkpoint holds no history (scripts/train_pretrained.py); the Train tab's plots take the replay's.
+    model, _note, history, *_rest, meta = load_pretrained(None)
+    assert meta["history"] == [] and len(history) > 100
+    assert history[-1]["step"] == meta["step"] and history[0]["step"] < 50
+    loss, d = start_curves(history)
+    assert loss["step"].nunique() > 50 and set(d["curve"]) == set(D_CURVES.values())
+    assert recorded_curves(tiny_checkpoint) == []  # no replay beside it
+    broken = tmp_path / "broken"
+    shutil.copytree(replay_dir, broken)
+    replay_path(broken).write_bytes(b"PK\x03\x04 not really a zip")
+    assert recorded_curves(broken / "gancls.safetensors") == []  # a damaged one: no curves, no error
