@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import sys
 import urllib.request
+from pathlib import Path
 
 import gradio as gr
 import pytest
@@ -61,10 +63,12 @@ def test_a_page_without_head_is_left_alone() -> None:
     assert guard.inject(b"<html><head lang='x'></head>") == b"<html><head lang='x'><script>x</script></head>"
 
 
-def test_the_shipped_script_defers_only_the_status_trackers_frames() -> None:
-    js = FRAME_GUARD_JS.read_text()
-    assert "/statustracker-" in js and "setTimeout" in js
-    assert frame_guard_middleware().cls is EarlyScript
+def test_gradio_still_ships_the_status_tracker_the_script_looks_for() -> None:
+    # The script knows Gradio's loop by the file it comes from; a Gradio that renames it needs a new look.
+    assets = Path(gr.__file__).parent / "templates" / "frontend" / "assets"
+    trackers = [f for f in assets.glob("statustracker-*.js") if "requestAnimationFrame" in f.read_text()]
+    assert trackers and "/statustracker-" in FRAME_GUARD_JS.read_text()
+    assert frame_guard_middleware().kwargs == {"script": FRAME_GUARD_JS.read_text()}
 
 
 def test_calm_queue_raises_gradios_polling_intervals_and_never_lowers_them() -> None:
@@ -72,8 +76,10 @@ def test_calm_queue_raises_gradios_polling_intervals_and_never_lowers_them() -> 
         gr.Textbox()
     demo.queue()
     queue = demo._queue
-    # Gradio 6's Linux defaults (a thousand wake-ups a second): if these names change, calm_queue must follow.
-    assert queue.sleep_when_free <= 0.001 and queue.progress_update_sleep_when_free <= 0.01
+    # Gradio 6's defaults off Windows (a thousand wake-ups a second): if these names change, calm_queue must follow.
+    assert hasattr(queue, "sleep_when_free") and hasattr(queue, "progress_update_sleep_when_free")
+    if sys.platform != "win32":
+        assert queue.sleep_when_free <= 0.001 and queue.progress_update_sleep_when_free <= 0.01
     calm_queue(queue)
     assert (queue.sleep_when_free, queue.progress_update_sleep_when_free) == (0.02, 0.1)
     queue.sleep_when_free = 0.5
