@@ -4,14 +4,11 @@ because Gradio's `head=` is added by its JavaScript after its modules have loade
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Awaitable, Callable
+from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 FRAME_GUARD_JS = Path(__file__).with_name("frame_guard.js")
-
-Scope = dict[str, Any]
-Message = dict[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
 
 
 class EarlyScript:
@@ -20,7 +17,7 @@ class EarlyScript:
     Other responses (the API, files, the event stream) pass through untouched, chunk by chunk.
     """
 
-    def __init__(self, app: Callable[[Scope, Receive, Send], Awaitable[None]], script: str):
+    def __init__(self, app: ASGIApp, script: str):
         self.app = app
         self.tag = f"<script>{script}</script>".encode()
 
