@@ -13,7 +13,8 @@ from the engine's own average when the config has one (sampler "model": `trainer
 `trainer.sync_model()`, what `gancls sample` and the app use) and from each extra average — with the averaged BN buffers ("avg") and with BN statistics recomputed
 for the averaged weights ("bn") — and reads them through the judge (`evaluate_samples` against
 the 10,000 test digits: label accuracy, diversity, nearest-neighbour diversity); D's mismatch AUC
-on 2,000 test digits is shared by all samplers (D is not averaged).
+on 2,000 test digits is shared by all samplers: "mismatch_auc" is the model's D (the engine's average
+of D when the config has one, what Probe and `gancls eval` ask), "mismatch_auc_live" the D that trains.
 The targets (issue 15): 95 % within 25,600 images, the 99 % point within 70,400 images.
 """
 
@@ -195,8 +196,9 @@ class Scorer:
 
 
 def evaluate_point(samplers: dict[str, Any], model: Any, data: Any, scorer: Scorer, per_label: int,
-                   check: bool = False) -> dict[str, Any]:
-    """Judge figures per sampler (same fixed noise for all) and D's mismatch AUC on 2,000 test digits."""
+                   check: bool = False, live_d: Any = None) -> dict[str, Any]:
+    """Judge figures per sampler (same fixed noise for all) and D's mismatch AUC on 2,000 test digits
+    (also the trained D's, "mismatch_auc_live", when `live_d` is given and is not the model's D)."""
     import torch
 
     from gancls.evaluate import mismatch_auc
@@ -220,6 +222,12 @@ def evaluate_point(samplers: dict[str, Any], model: Any, data: Any, scorer: Scor
     out["mismatch_auc"] = mismatch_auc(lambda x, y: match_scores(model, x, y), data.test_images[:2000],
                                        data.test_labels[:2000], torch.Generator().manual_seed(0))
     model.train(was)
+    if live_d is not None and live_d is not model.D:
+        from gancls.models import GANCLS
+
+        trained = GANCLS(model.cfg, model.G, live_d)  # shares the networks
+        out["mismatch_auc_live"] = mismatch_auc(lambda x, y: match_scores(trained, x, y), data.test_images[:2000],
+                                                data.test_labels[:2000], torch.Generator().manual_seed(0))
     return out
 
 
@@ -265,7 +273,8 @@ def run_one(name: str, seed: int, a: argparse.Namespace, extra: dict[str, Any], 
                 samplers[f"ema{d}_avg"] = e.model
         point = {"step": step, "images_seen": step * b, "train_seconds": round(t_train, 2)}
         if "bn" in a.bn_modes:  # after the avg samplers were evaluated the copies get fresh statistics
-            res = evaluate_point(samplers, trainer.model, data, scorer, a.per_label, check=step == total)
+            res = evaluate_point(samplers, trainer.model, data, scorer, a.per_label, check=step == total,
+                                 live_d=trainer.live_d)
             saved = {d: {k: v.clone() for k, v in e.model.named_buffers()} for d, e in emas.items()}
             for e in emas.values():
                 e.recompute_batch_norm(bn_batches)
@@ -275,13 +284,15 @@ def run_one(name: str, seed: int, a: argparse.Namespace, extra: dict[str, Any], 
                 for k, v in e.model.named_buffers():
                     v.copy_(saved[d][k])
         else:
-            res = evaluate_point(samplers, trainer.model, data, scorer, a.per_label, check=step == total)
+            res = evaluate_point(samplers, trainer.model, data, scorer, a.per_label, check=step == total,
+                                 live_d=trainer.live_d)
         point.update(res)
         points.append(point)
         live = res["live"]
         best = "model" if "model" in res else max((k for k in res if k.startswith("ema")),
                                                    key=lambda k: res[k]["label_accuracy"], default="live")
-        print(f"  {name} seed {seed} step {step:5d} ({step * b:6d} img, {t_train:5.1f} s)  AUC {res['mismatch_auc']:.4f}  "
+        print(f"  {name} seed {seed} step {step:5d} ({step * b:6d} img, {t_train:5.1f} s)  AUC {res['mismatch_auc']:.4f}"
+              + (f" (trained D {res['mismatch_auc_live']:.4f})" if "mismatch_auc_live" in res else "") + "  "
               f"live acc {live['label_accuracy']:.3f} div {live['diversity']:.3f} nn {live['nn_diversity']:.3f}  "
               f"{best} acc {res[best]['label_accuracy']:.3f} div {res[best]['diversity']:.3f} "
               f"nn {res[best]['nn_diversity']:.3f}", flush=True)

@@ -70,7 +70,8 @@ def start_app(port: int, threads: str, args: argparse.Namespace) -> subprocess.P
     from ui_overhead import start_app as start
 
     ns = argparse.Namespace(data_dir=args.data_dir, checkpoint=None)
-    extra = {} if threads == "default" else {"GANCLS_TRAIN_THREADS": threads}
+    extra = dict(kv.split("=", 1) for kv in args.app_env)
+    extra.update({} if threads == "default" else {"GANCLS_TRAIN_THREADS": threads})
     old = {k: os.environ.get(k) for k in extra}
     os.environ.update(extra)
     try:
@@ -175,6 +176,8 @@ def main() -> None:
     p.add_argument("--data-dir", default=None, help="MNIST dir for both (default: the embedded subset)")
     p.add_argument("--width", type=int, default=1280, help="browser viewport width")
     p.add_argument("--port", type=int, default=7911, help="first app port (one app per thread setting)")
+    p.add_argument("--app-env", action="append", default=[], metavar="KEY=VALUE",
+                   help="environment for the app only (repeatable), e.g. OMP_WAIT_POLICY=PASSIVE")
     p.add_argument("--warmup", action="store_true", help="one untimed short run each way first")
     p.add_argument("--out", type=Path, default=RESULTS_DIR / "ui_browser.json", help="where to write the JSON")
     args = p.parse_args()

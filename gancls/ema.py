@@ -14,6 +14,8 @@ training, so the averaged G makes better digits sooner than the live one (Yazıc
 The engine keeps one when TrainConfig.ema_decay > 0 (the fast preset: 0.98): `Trainer.model.G`
 is the average, which grids, checkpoints, Generate, Probe and `gancls eval` then use; it averages
 parameters only (buffers=False) and re-estimates the statistics before each use (gancls.train).
+With TrainConfig.d_ema_decay > 0 (fast: 0.98) it keeps one of D too: `Trainer.model.D`, the D
+that Probe and the evaluation ask (D has no batch norm, so nothing to re-estimate).
 
 Batch-norm statistics. A BN layer's running mean and variance describe the activations of the
 weights that produced them; the averaged weights have activations of their own. Two ways:

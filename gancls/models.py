@@ -115,12 +115,15 @@ def wrong_labels(y: torch.Tensor, num_classes: int, generator: torch.Generator |
 class GANCLS(nn.Module):
     """G and D together: the matching-aware objective (Reed et al. 2016, Alg. 1) and sampling."""
 
-    def __init__(self, cfg: ModelConfig):
+    def __init__(self, cfg: ModelConfig, G: Generator | None = None, D: Discriminator | None = None):
+        """A new pair, initialised as the seed did; or one made of existing networks (shared, not copied)."""
         super().__init__()
         self.cfg = cfg
-        self.G = Generator(cfg)
-        self.D = Discriminator(cfg)
-        self.apply(_init)
+        self.G = G if G is not None else Generator(cfg)
+        self.D = D if D is not None else Discriminator(cfg)
+        for net, given in ((self.G, G), (self.D, D)):  # after both exist: the seed's order of random draws
+            if given is None:
+                net.apply(_init)
 
     def noise(self, n: int, generator: torch.Generator | None = None, device: torch.device | None = None) -> torch.Tensor:
         """Standard normal noise [n, noise_dim], drawn on the generator's device, moved to `device`."""

@@ -195,7 +195,8 @@ class Trainer:
     training state, so resuming is exact), and its batch-norm statistics are re-estimated for the
     averaged weights from fixed noise before each save, `samples()` call and the end of each run
     (`sync_model()` does it on demand), and before live grids while that costs under SYNC_SHARE
-    of the time. D is not averaged: `model.D` is the D that trains.
+    of the time. Likewise with `d_ema_decay` > 0 its D is an average of the D that trains (it has
+    no batch norm): what Probe, D's view and the evaluation ask; the training curves show the live D.
     """
 
     def __init__(self, model_cfg: ModelConfig, train_cfg: TrainConfig, data: Any, *,
@@ -212,11 +213,16 @@ class Trainer:
         self.model = model.to(self.device).train()
         # The G that trains; with an average, model.G becomes the averaged copy (resumed from model.G,
         # the live weights then come from the training state).
-        self._live_g = self.model.G
+        self._live_g, self._live_d = self.model.G, self.model.D
         self.ema: EMA | None = None
         if train_cfg.ema_decay:
             self.ema = EMA(self._live_g, train_cfg.ema_decay, buffers=False)
             self.model.G = self.ema.model
+        self.d_ema: EMA | None = None
+        if train_cfg.d_ema_decay:
+            self.d_ema = EMA(self._live_d, train_cfg.d_ema_decay)
+            self.model.D = self.d_ema.model
+        self._net = GANCLS(model_cfg, self._live_g, self._live_d)  # the pair that trains (shares, no copies)
         self._bn_step: int | None = None  # the step whose averaged weights the BN statistics describe
         self._sync_seconds, self._synced_at = 0.0, 0.0  # cost and end (perf_counter) of the last re-estimate
         # The whole training set lives on the device as uint8; batches are gathered by index.
@@ -228,7 +234,7 @@ class Trainer:
         # The fused kernel updates each tensor in one pass; the default makes 25 MB temporaries per
         # big layer per step, which dominated arch="seed" at batch 10.
         adam = dict(betas=(c.beta1, c.beta2), eps=c.eps, fused=self.device.type in ("cpu", "cuda"))
-        self.opt_d = torch.optim.Adam(self.model.D.parameters(), lr=c.lr_d, **adam)
+        self.opt_d = torch.optim.Adam(self._live_d.parameters(), lr=c.lr_d, **adam)
         self.opt_g = torch.optim.Adam(self._live_g.parameters(), lr=c.lr_g, **adam)
         self.data_gen = torch.Generator().manual_seed(c.seed + 1)  # shuffles (CPU)
         self.noise_gen = torch.Generator(device=self.device).manual_seed(c.seed + 2)  # z and wrong labels
@@ -256,7 +262,7 @@ class Trainer:
         device = resolve_device(device)
         self.device = device
         self.model.to(device)
-        self._live_g.to(device)
+        self._net.to(device)
         self.images, self.labels = self.images.to(device), self.labels.to(device)
         for opt in (self.opt_d, self.opt_g):
             for state in opt.state.values():
@@ -276,6 +282,16 @@ class Trainer:
     def live_g(self) -> torch.nn.Module:
         """The G that trains (`model.G` itself when there is no average); read it, do not sample the app from it."""
         return self._live_g
+
+    @property
+    def net(self) -> GANCLS:
+        """The pair that trains: `live_g` and `live_d` with the model's loss (shares them, no copies)."""
+        return self._net
+
+    @property
+    def live_d(self) -> torch.nn.Module:
+        """The D that trains (`model.D` itself when there is no average); the training curves are its outputs."""
+        return self._live_d
 
     # ----------------------------------------------------------------- budget
     @property
@@ -304,7 +320,7 @@ class Trainer:
     # ------------------------------------------------------------------- step
     def step(self) -> torch.Tensor:
         """One iteration (D step, then G step). Returns [loss_d, loss_g, d_real, d_fake, d_wrong] on the device."""
-        c, m, b = self.cfg, self.model, self.cfg.batch_size
+        c, m, b = self.cfg, self._net, self.cfg.batch_size
         idx = self.stream.next(b)
         x = self.images[idx].unsqueeze(1).float().div_(255)  # [B, 1, 28, 28]
         y = self.labels[idx]  # [B]
@@ -314,7 +330,7 @@ class Trainer:
             y_wrong = wrong_labels(y, self.model_cfg.num_classes, self.noise_gen)
 
         # --- D step: real/right -> 1, fake/right -> 0, real/wrong -> 0
-        g = self._live_g
+        g = m.G
         with torch.no_grad(), self._autocast():
             fake = g(m.noise(b, self.noise_gen), y)  # [B, 1, 28, 28]
         with self._autocast():
@@ -345,6 +361,8 @@ class Trainer:
         self.opt_g.step()
         if self.ema is not None:
             self.ema.update(g)
+        if self.d_ema is not None:
+            self.d_ema.update(m.D)
 
         self.step_count += 1
         self.images_seen += b
@@ -379,8 +397,7 @@ class Trainer:
             raise UserError("a run is in progress with another budget: finish it (or stop it) first")
         run = self._run
         slice_end = None if slice_seconds is None else run.clock.seconds + slice_seconds
-        self.model.D.train()
-        self._live_g.train()
+        self._net.train()
         run.clock.start()
         run.clear_window()
         events: list[Event] = []
@@ -553,6 +570,8 @@ class Trainer:
         tensors = list(self.model.state_dict().values())
         if self.ema is not None:
             tensors += self._live_g.state_dict().values()
+        if self.d_ema is not None:
+            tensors += self._live_d.state_dict().values()
         flags = [torch.isfinite(t).all() for t in tensors if t.is_floating_point()]
         return bool(torch.stack(flags).all())
 
@@ -587,6 +606,8 @@ class Trainer:
         }
         if self.ema is not None:
             state.update({f"live_g.{k}": v for k, v in self._live_g.state_dict().items()})
+        if self.d_ema is not None:
+            state.update({f"live_d.{k}": v for k, v in self._live_d.state_dict().items()})
         for name, opt in (("opt_d", self.opt_d), ("opt_g", self.opt_g)):
             for i, s in opt.state_dict()["state"].items():
                 for key, t in s.items():
@@ -601,6 +622,11 @@ class Trainer:
                 raise ValueError("the run averages G but the training state holds no trained G (live_g.*)")
             self._live_g.load_state_dict(live)
             self._bn_step = None
+        if self.d_ema is not None:
+            live = {k[len("live_d."):]: v for k, v in state.items() if k.startswith("live_d.")}
+            if not live:
+                raise ValueError("the run averages D but the training state holds no trained D (live_d.*)")
+            self._live_d.load_state_dict(live)
         for name, opt in (("opt_d", self.opt_d), ("opt_g", self.opt_g)):
             sd = opt.state_dict()
             per_param: dict[int, dict[str, torch.Tensor]] = {}

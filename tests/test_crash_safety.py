@@ -138,8 +138,8 @@ def _poison_weights(t: Trainer) -> None:
 
 
 def _poison_loss(t: Trainer) -> None:
-    g_loss = t.model.g_loss
-    t.model.g_loss = lambda *a: g_loss(*a) * float("inf")  # instance attribute: this model only
+    g_loss = t.net.g_loss
+    t.net.g_loss = lambda *a: g_loss(*a) * float("inf")  # instance attribute: this trainer's pair only
 
 
 @pytest.mark.parametrize("poison, after_step, last_good", [
@@ -175,7 +175,7 @@ def test_divergence_stops_and_keeps_the_last_good_state(data, clock: StepClock, 
     assert all(torch.equal(state[k], v) for k, v in ckpt.model.state_dict().items())
     # ... and training can go on from there.
     t.step = step
-    t.model.__dict__.pop("g_loss", None)
+    t.net.__dict__.pop("g_loss", None)
     assert list(t.run(Budget(steps=last_good + 5)))[-1].reason == "steps"
     assert load_checkpoint(tmp_path).step == last_good + 5
 

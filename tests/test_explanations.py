@@ -46,6 +46,9 @@ def test_score_facts_are_the_models_own(tiny_checkpoint: Path) -> None:
     if isinstance(shipped.meta.get("eval", {}).get("mismatch_auc"), float):  # the checkpoint's own figure
         text = score_facts(shipped.model, data, shipped.meta)
         assert f"**{100 * shipped.meta['eval']['mismatch_auc']:.1f} %** of the time" in text
+    assert "moving average of the D that trained" not in score_facts(ckpt.model, data, {})
+    averaged = {"train_config": {"d_ema_decay": 0.98}}
+    assert "each step keeps 0.98 of the average" in score_facts(ckpt.model, data, averaged)
 
 
 def test_score_facts_endpoint(app_url: str) -> None:

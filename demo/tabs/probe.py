@@ -74,7 +74,19 @@ def score_facts(model: Any, data: Any, meta: dict[str, Any]) -> str:
 score **{float(right.mean()):.2f}** on average with their right label and **{float(wrong.mean()):.2f}** with a wrong one,
 and D rates the right label highest for **{100 * top:.0f} %** of them. The usual figure for this ranking is the
 **mismatch AUC**: take a real digit once with its right label and once with a wrong one; D scores the right
-pair higher **{100 * auc:.1f} %** of the time (50 % would mean D ignores the label)."""
+pair higher **{100 * auc:.1f} %** of the time (50 % would mean D ignores the label).{averaged_note(meta)}"""
+
+
+def averaged_note(meta: dict[str, Any]) -> str:
+    """Why Probe's D and the Train curves can disagree, for a model whose D is an average (else nothing)."""
+    decay = (meta.get("train_config") or {}).get("d_ema_decay")
+    if not isinstance(decay, (int, float)) or not decay > 0:
+        return ""
+    return f"""
+
+The D you probe is a moving average of the D that trained (each step keeps {decay:g} of the average): the D
+that trains swings from step to step, and its average reads labels more reliably. The curves on *Train* show
+the D that trains."""
 
 
 def _real(test_index: int, label: int) -> str:
