@@ -51,7 +51,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--lr-d", type=float, default=None, help="Adam learning rate for D")
     t.add_argument("--lr-g", type=float, default=None, help="Adam learning rate for G")
     t.add_argument("--mode-seeking", type=float, default=None,
-                   help="weight of G's mode-seeking term, which keeps digits of one label varied (fast: 0.005; 0 = off)")
+                   help="weight of G's mode-seeking term, which keeps digits of one label varied (fast: 0.005, "
+                        "then 0.02 after 25,600 images; a weight given here holds for the whole run; 0 = off)")
     t.add_argument("--seed", type=int, default=None, help="random seed (default 0)")
     t.add_argument("--autosave-seconds", type=float, default=None, help="save every this many seconds (default 60; 0 = only at the end)")
     t.add_argument("--resume", action="store_true", help="continue the run saved in --out from its step")
@@ -97,7 +98,7 @@ def cmd_train(a: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from .checkpoint import load_checkpoint
-    from .config import DEFAULT_EPOCHS, Budget, model_preset, train_preset
+    from .config import DEFAULT_EPOCHS, Budget, constant_mode_seeking, model_preset, train_preset
     from .data import load_mnist
     from .device import busy_cores, default_threads, keep_freed_memory, resolve_device, usable_cores
     from .train import CheckpointSaved, Finished, Metrics, Started, Trainer
@@ -122,7 +123,7 @@ def cmd_train(a: argparse.Namespace) -> int:
         arch = a.arch
         cfg = train_preset(a.arch, objective=a.objective, loss=a.loss, batch_size=a.batch_size, lr_d=a.lr_d,
                            lr_g=a.lr_g, seed=a.seed, precision=a.precision, autosave_seconds=a.autosave_seconds,
-                           mode_seeking=a.mode_seeking)
+                           **constant_mode_seeking(a.mode_seeking))
     # A step budget alone replaces the preset's epochs; with neither, the preset's epochs apply.
     epochs = a.epochs if a.epochs is not None or a.max_steps is not None else DEFAULT_EPOCHS[arch]
     budget = Budget(steps=a.max_steps, epochs=epochs, seconds=a.max_seconds)

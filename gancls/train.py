@@ -343,7 +343,8 @@ class Trainer:
         # graph is built (not just left out of backward) so no layer computes D's weight grads.
         # A separate autocast block: its cache of bf16 weights must not outlive D's update.
         # With mode seeking, rows i and pairs + i share a label (a last odd row stays unpaired).
-        pairs = b // 2 if c.mode_seeking else 0
+        seeking = c.mode_seeking_at(self.images_seen)
+        pairs = b // 2 if seeking else 0
         y_g = torch.cat([y[:pairs], y[:pairs], y[2 * pairs:]]) if pairs else y
         noise = m.noise(b, self.noise_gen)
         with self._autocast():
@@ -355,7 +356,7 @@ class Trainer:
                 m.D.requires_grad_(True)
             total_g = loss_g  # the reported loss_g stays the adversarial one the curves explain
             if pairs:  # a mean-form term; G's loss is a sum over the batch, hence * b
-                total_g = loss_g + c.mode_seeking * b * m.mode_seeking_loss(fake[:2 * pairs], noise[:2 * pairs])
+                total_g = loss_g + seeking * b * m.mode_seeking_loss(fake[:2 * pairs], noise[:2 * pairs])
         self.opt_g.zero_grad(set_to_none=True)
         total_g.backward()
         self.opt_g.step()

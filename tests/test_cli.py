@@ -82,3 +82,16 @@ def test_train_does_not_overwrite_a_saved_run(run_dir: Path) -> None:
     r = gancls("train", "--no-download", "--arch", "small", "--max-steps", "1", "--out", str(run_dir))
     assert r.returncode == 2 and "already holds a run" in r.stderr and "--resume" in r.stderr
     assert (run_dir / "gancls.safetensors").read_bytes() == before
+
+
+def test_a_mode_seeking_weight_given_by_hand_holds_for_the_whole_run(tmp_path: Path) -> None:
+    from gancls.checkpoint import load_checkpoint
+
+    configs = {}
+    for name, flags in (("preset", []), ("off", ["--mode-seeking", "0"])):
+        r = gancls("train", "--no-download", "--device", "cpu", "--max-steps", "1", "--out", str(tmp_path / name),
+                   "--quiet", *flags)
+        assert r.returncode == 0, r.stderr
+        configs[name] = load_checkpoint(tmp_path / name).meta["train_config"]
+    assert (configs["preset"]["mode_seeking"], configs["preset"]["mode_seeking_after"]) == (0.005, 25_600)
+    assert (configs["off"]["mode_seeking"], configs["off"]["mode_seeking_after"]) == (0.0, 0)  # off means off

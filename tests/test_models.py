@@ -130,3 +130,21 @@ def test_mode_seeking_weight_is_checked() -> None:
     for bad in (-0.1, 101, float("nan"), "0.1", True):
         with pytest.raises(ValueError, match="mode_seeking"):
             TrainConfig(mode_seeking=bad)
+        with pytest.raises(ValueError, match="mode_seeking_late"):
+            TrainConfig(mode_seeking_late=bad)
+    for bad in (-1, 2.5, "100", True):
+        with pytest.raises(ValueError, match="mode_seeking_after"):
+            TrainConfig(mode_seeking_after=bad)
+
+
+def test_mode_seeking_schedule_switches_once_after_its_images() -> None:
+    never = TrainConfig(mode_seeking=0.1, mode_seeking_late=0.5)  # mode_seeking_after 0: no switch
+    assert [never.mode_seeking_at(n) for n in (0, 10**6)] == [0.1, 0.1]
+    switch = TrainConfig(mode_seeking=0.1, mode_seeking_after=640, mode_seeking_late=0.5)
+    assert [switch.mode_seeking_at(n) for n in (0, 639, 640, 10**6)] == [0.1, 0.1, 0.5, 0.5]
+    assert TrainConfig(mode_seeking=0.1, mode_seeking_after=64).mode_seeking_at(64) == 0.0  # late 0 turns it off
+    from gancls.config import train_preset
+
+    fast = train_preset("fast")
+    assert (fast.mode_seeking, fast.mode_seeking_after, fast.mode_seeking_late) == (0.005, 25_600, 0.02)
+    assert train_preset("seed").mode_seeking_at(10**6) == 0.0  # the reference: no term, ever

@@ -264,3 +264,10 @@ def test_mode_seeking_pairs_one_label_and_reports_the_adversarial_loss(data, mon
     off.step()
     assert "pairs" not in seen  # off: the term is not even computed
     assert any(not torch.equal(a, b) for a, b in zip(t.model.G.parameters(), off.model.G.parameters()))
+    # A schedule that turns the term on after 18 images: steps 1 and 2 without it, step 3 with it.
+    late = Trainer(model_preset("small"), _cfg(batch_size=9, mode_seeking_after=18, mode_seeking_late=0.5), data,
+                   device="cpu")
+    for expected in (False, False, True):
+        seen.clear()
+        late.step()
+        assert ("pairs" in seen) is expected, late.images_seen

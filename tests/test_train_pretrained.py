@@ -45,6 +45,11 @@ def test_kept_step_prefers_targets_then_accurate_and_diverse(script) -> None:
     diverse_but_wrong = {"label_accuracy": 0.97, "diversity": 0.95, "nn_diversity": 0.95}
     assert script.rank(met) > script.rank(accurate) > script.rank(diverse_but_wrong)
     assert script.rank({**accurate, "nn_diversity": 0.83}) > script.rank(accurate)
+    # Among states that meet every target, the one furthest inside all of them: a state just over one line
+    # loses to one with room on every figure, however high its other figures are.
+    just_over = {"label_accuracy": 0.998, "diversity": 0.9219, "nn_diversity": 0.898}
+    with_room = {"label_accuracy": 0.999, "diversity": 0.932, "nn_diversity": 0.881}
+    assert script.rank(with_room) > script.rank(just_over) > script.rank(accurate)
 
 
 def test_frames_thin_by_a_third_keeping_both_ends(script) -> None:
