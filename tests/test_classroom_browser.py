@@ -1,9 +1,11 @@
 """A real browser: a teacher's page and a watcher's page side by side. The teacher trains and shares; the
 watcher opens the ?watch= link, sees the grid change, and probes a drawing with the shared model. Also the
-presenter view and a lesson link's note. Screenshots go to docs/screenshots/ (the README shows them)."""
+presenter view and a lesson link's note. Its screenshots go to a temporary folder; to refresh the README's
+(docs/screenshots/classroom-*.png), run it with GANCLS_SCREENSHOTS=docs/screenshots."""
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
@@ -11,9 +13,17 @@ import pytest
 from conftest import needs_chromium, open_app
 from gradio_helpers import draw_a_one
 
-SHOTS = Path(__file__).resolve().parents[1] / "docs" / "screenshots"
-
 pytestmark = [pytest.mark.slow, needs_chromium]
+
+
+@pytest.fixture(scope="module")
+def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where the screenshots go: $GANCLS_SCREENSHOTS (to refresh the committed ones), else a temporary folder."""
+    if os.environ.get("GANCLS_SCREENSHOTS"):
+        folder = Path(os.environ["GANCLS_SCREENSHOTS"])
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder
+    return tmp_path_factory.mktemp("screenshots")
 
 
 def expect(locator):
@@ -43,7 +53,7 @@ def side_by_side(left: Path, right: Path, out: Path) -> None:
     right.unlink()
 
 
-def test_teacher_shares_and_a_watcher_follows_and_probes(browser, app_url: str) -> None:
+def test_teacher_shares_and_a_watcher_follows_and_probes(browser, app_url: str, shots: Path) -> None:
     teacher = open_page(browser, f"{app_url}?seconds=45&preset=small&seed=4", width=960)
     expect(teacher.get_by_label("Time budget (s)")).to_have_value("45")  # the lesson link preset it
     teacher.click("#train-btn")
@@ -69,20 +79,20 @@ def test_teacher_shares_and_a_watcher_follows_and_probes(browser, app_url: str) 
         time.sleep(0.1)
     watcher.wait_for_selector("#watch-loss canvas, #watch-loss svg")
     assert "Stop" not in [b.inner_text() for b in watcher.query_selector_all("#class-controls button")]
-    teacher.screenshot(path=str(SHOTS / ".teacher.png"), full_page=True)
-    watcher.screenshot(path=str(SHOTS / ".watcher.png"), full_page=True)
-    side_by_side(SHOTS / ".teacher.png", SHOTS / ".watcher.png", SHOTS / "classroom-teacher-and-watcher.png")
+    teacher.screenshot(path=str(shots / ".teacher.png"), full_page=True)
+    watcher.screenshot(path=str(shots / ".watcher.png"), full_page=True)
+    side_by_side(shots / ".teacher.png", shots / ".watcher.png", shots / "classroom-teacher-and-watcher.png")
 
     draw_a_one(watcher)  # the watcher probes their own drawing with the class run's model
     watcher.wait_for_selector("#probe-score:has-text('D(image, 0)')")
     assert f"class run {code}" in watcher.inner_text("#using")
-    watcher.screenshot(path=str(SHOTS / "classroom-watcher-probe.png"), full_page=True)
+    watcher.screenshot(path=str(shots / "classroom-watcher-probe.png"), full_page=True)
 
     # Presenter view: bigger, and the settings column hidden.
     teacher.get_by_label("Presenter view").check()
     teacher.wait_for_selector("#settings", state="hidden")
     teacher.wait_for_timeout(1500)  # the plots redraw at their new width
-    teacher.screenshot(path=str(SHOTS / "classroom-presenter.png"))
+    teacher.screenshot(path=str(shots / "classroom-presenter.png"))
     teacher.get_by_label("Presenter view").uncheck()
     teacher.wait_for_selector("#settings", state="visible")
     teacher.click("#stop-btn")
