@@ -4,9 +4,14 @@ Alternating in one run, so load drifts hit both, each round trains the same pres
   * with the CLI (`python -m gancls train --max-seconds S`, a subprocess), and
   * in headless Chromium on the app's page (`python app.py`, started once per thread setting):
     press Train, wait for the run to end, download its checkpoint with the page's own button,
-and compares steps/s = steps / training seconds at the last metrics event of each run (from the
-checkpoint's history). The page's live updates are counted in the browser (mutations of the
-status, the two plots and the grid), and the CPU seconds the browser and the server used.
+and compares steps per second of each. The trainer's clock stands still while a consumer holds an
+event, and the app does some work there on the training thread (the judge reads each live grid), so
+the headline compares wall-clock rates over the same stretch of each run: from its first metrics
+event to its last, read from the checkpoint's history for the CLI (whose consumer does nothing with
+--quiet, so its clock is its wall clock) and from the status box's updates as the browser received
+them for the page. The clock's steps/s (steps / training seconds at the last metrics event) are
+kept beside them. The page's live updates are counted in the browser (mutations of the status, the
+two plots and the grid), and the CPU seconds the browser and the server used.
 
     flock /tmp/gancls-bench.lock python bench/ui_browser.py --seconds 30 --rounds 3 --threads default \
         --data-dir ../shared/data
@@ -16,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -42,7 +48,13 @@ OBSERVE_JS = """(sel) => {
     new MutationObserver(() => window.__gc[name].push(performance.now()))
       .observe(el, {subtree: true, childList: true, characterData: true, attributes: true});
   }
+  // The status box's text at each change, with the time the browser saw it (for wall-clock steps/s).
+  window.__gcStatus = [];
+  const status = document.querySelector(sel.status);
+  new MutationObserver(() => window.__gcStatus.push([performance.now(), status.innerText]))
+    .observe(status, {subtree: true, childList: true, characterData: true});
 }"""
+STEP_RE = re.compile(r"step\s+([\d,]+)")
 
 
 def cpu_seconds(pids: list[int]) -> float:
@@ -83,13 +95,22 @@ def start_app(port: int, threads: str, args: argparse.Namespace) -> subprocess.P
 
 
 def last_point(checkpoint: Path) -> dict[str, Any]:
+    """The run's figures from its checkpoint; `window` = (first, last) metrics (step, training seconds)."""
     from gancls.checkpoint import load_checkpoint
 
     ckpt = load_checkpoint(checkpoint)
-    last = ckpt.meta["history"][-1]
+    history = ckpt.meta["history"]
+    first, last = history[0], history[-1]
     return {"steps": int(last["step"]), "elapsed": float(last["elapsed"]),
             "steps_per_s": last["step"] / last["elapsed"], "images_per_s": last["images_seen"] / last["elapsed"],
+            "window": [(int(first["step"]), float(first["elapsed"])), (int(last["step"]), float(last["elapsed"]))],
             "batch_size": ckpt.meta["train_config"]["batch_size"], "arch": ckpt.model.cfg.arch}
+
+
+def rate(window: list[tuple[int, float]]) -> float | None:
+    """Steps per second between the window's first and last (step, seconds); None if it is empty."""
+    (s0, t0), (s1, t1) = window
+    return (s1 - s0) / (t1 - t0) if s1 > s0 and t1 > t0 else None
 
 
 def cli_round(threads: str, args: argparse.Namespace, work: Path) -> dict[str, Any]:
@@ -101,7 +122,19 @@ def cli_round(threads: str, args: argparse.Namespace, work: Path) -> dict[str, A
     cmd += [] if threads == "default" else ["--threads", threads]
     done = subprocess.run(cmd, cwd=ROOT, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     chose = [line for line in done.stderr.splitlines() if line.startswith(("threads: ", "train: "))]
-    return {**last_point(out), "cli_says": chose}  # e.g. the threads it chose and the device line
+    row = last_point(out)
+    row["wall_steps_per_s"] = rate(row["window"])  # --quiet: nothing happens outside the trainer's clock
+    return {**row, "cli_says": chose}  # e.g. the threads it chose and the device line
+
+
+def status_window(texts: list[tuple[float, str]], t_end: float) -> list[tuple[int, float]] | None:
+    """(step, browser seconds) at the first and last status update that showed steps while training."""
+    points = []
+    for t, text in texts:
+        found = STEP_RE.search(text)
+        if found and t < t_end and "elapsed" in text:  # `elapsed` appears with the first metrics event
+            points.append((int(found.group(1).replace(",", "")), t / 1000))
+    return [points[0], points[-1]] if len(points) >= 2 else None
 
 
 def updates(stamps: list[float], t_start: float, t_end: float) -> dict[str, Any]:
@@ -131,7 +164,7 @@ def browser_round(browser: Any, url: str, server_pid: int, args: argparse.Namesp
         page.wait_for_selector("#status .gc-done", timeout=1000 * (args.seconds + 120))
         t_end = page.evaluate("performance.now()")
         cpu1 = (cpu_seconds(browser_pid), cpu_seconds([server_pid]))
-        stamps = page.evaluate("window.__gc")
+        stamps, texts = page.evaluate("window.__gc"), page.evaluate("window.__gcStatus")
         page.wait_for_selector("#download-btn", state="visible")
         with page.expect_download() as dl:
             page.click("#download-btn")
@@ -140,6 +173,9 @@ def browser_round(browser: Any, url: str, server_pid: int, args: argparse.Namesp
     finally:
         context.close()
     row = last_point(path)
+    done_at = next((t for t, text in texts if STEP_RE.search(text) and "Done" in text), t_end)  # the final update
+    row["wall_window"] = status_window(texts, done_at)
+    row["wall_steps_per_s"] = rate(row["wall_window"]) if row["wall_window"] else None
     row["updates"] = {name: updates(stamps[name], t_start, t_end) for name in WATCHED}
     row["browser_cpu_s"], row["server_cpu_s"] = cpu1[0] - cpu0[0], cpu1[1] - cpu0[1]
     return row
@@ -205,8 +241,10 @@ def main() -> None:
                         ups = row.get("updates", {}).get("D plot")
                         seen = (f"  D plot {ups['per_s']:.2f} updates/s, longest gap {ups['longest_gap_s']:.2f} s, "
                                 f"browser CPU {row['browser_cpu_s']:.1f} s") if ups else ""
+                        wall = row["wall_steps_per_s"]
                         print(f"round {r + 1} threads {t:7s} {mode:7s} {row['steps']:5d} steps "
-                              f"{row['steps_per_s']:6.2f} steps/s{seen}  load {load}", flush=True)
+                              f"{row['steps_per_s']:6.2f} steps/s (wall clock: "
+                              f"{'-' if wall is None else f'{wall:.2f}'}){seen}  load {load}", flush=True)
     finally:
         for proc in apps.values():
             proc.terminate()
@@ -218,14 +256,19 @@ def main() -> None:
     print("\n".join(header_lines(info)))
     summary = {}
     for t in settings:
-        cli = [r["steps_per_s"] for r in rows if r["threads"] == t and r["mode"] == "cli"]
-        web = [r["steps_per_s"] for r in rows if r["threads"] == t and r["mode"] == "browser"]
-        ratios = [w / c for w, c in zip(web, cli)]
-        summary[t] = {"cli_steps_per_s_median": statistics.median(cli),
-                      "browser_steps_per_s_median": statistics.median(web),
-                      "ratio_per_round": ratios, "ratio_median": statistics.median(ratios)}
-        print(f"threads {t}: CLI {statistics.median(cli):.2f} steps/s, browser {statistics.median(web):.2f} steps/s, "
-              f"ratio median {statistics.median(ratios):.3f} (rounds: {', '.join(f'{x:.3f}' for x in ratios)})")
+        summary[t] = {}
+        for key, what in [("wall_steps_per_s", "wall clock"), ("steps_per_s", "trainer's clock")]:
+            cli = [r[key] for r in rows if r["threads"] == t and r["mode"] == "cli"]
+            web = [r[key] for r in rows if r["threads"] == t and r["mode"] == "browser"]
+            if None in cli + web:
+                print(f"threads {t}: no {what} figure for some round (too short a run?)")
+                continue
+            ratios = [w / c for w, c in zip(web, cli)]
+            summary[t][key] = {"cli_median": statistics.median(cli), "browser_median": statistics.median(web),
+                               "ratio_per_round": ratios, "ratio_median": statistics.median(ratios)}
+            print(f"threads {t}, {what}: CLI {statistics.median(cli):.2f} steps/s, browser "
+                  f"{statistics.median(web):.2f} steps/s, ratio median {statistics.median(ratios):.3f} "
+                  f"(rounds: {', '.join(f'{x:.3f}' for x in ratios)})")
     out = {"machine": info, "settings": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
            "preset": {"arch": rows[0]["arch"], "batch_size": rows[0]["batch_size"]}, "rounds": rows, "summary": summary}
     print(f"wrote {write_json(args.out, out)}")

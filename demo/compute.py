@@ -8,10 +8,15 @@ run torch with two threads (even the startup code on the main thread) made train
 on a 2-core machine (`bench/ui_overhead.py`). So training runs on long-lived threads created here
 with `train_threads` torch threads each, every other thread runs torch with one (no pool), and the
 handler that streams a run to the browser only relays its events.
+
+Where the cores allow it, each training thread and its OpenMP workers are also pinned to cores of
+their own (gancls.device.pin_compute_team), so the kernel does not move them about when a browser or
+the server wakes up.
 """
 
 from __future__ import annotations
 
+import os
 import queue
 import threading
 import time
@@ -20,33 +25,46 @@ from typing import Callable, Generator, Iterator, TypeVar
 
 import torch
 
+from gancls.device import pin_compute_team
+
 T = TypeVar("T")
 
 
 class ComputeThreads:
     """`workers` training threads with `threads` torch threads each; all threads made later get one.
 
-    Build it before any other torch work in the process (it sets the process default to 1 thread).
+    With `pin_cores` (and workers × threads ≤ the usable cores), worker i's team runs on cores
+    [i·threads, (i+1)·threads) of this process's CPUs; `self.pinned` says whether every team got
+    its cores. Build it before any other torch work in the process (it sets the process default to
+    1 thread), while nothing else runs.
     """
 
-    def __init__(self, threads: int, workers: int = 1):
+    def __init__(self, threads: int, workers: int = 1, pin_cores: bool = True):
         if threads < 1 or workers < 1:
             raise ValueError(f"need at least one training thread and one worker (got {threads}, {workers})")
         self.threads = threads
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="gancls-train")
         started = threading.Barrier(workers + 1, timeout=60)  # a worker that cannot start fails this, not hangs
+        cores = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+        pin_cores = pin_cores and threads > 1 and workers * threads <= len(cores)
+        turn = threading.Lock()  # one team at a time: pin_compute_team finds a team by the CPU it uses
+        slots = iter(range(workers))
 
-        def pin() -> None:
+        def start() -> bool:
             # torch fixes a thread's OpenMP team size from the process default the first time the
             # thread asks (get_num_threads); after that the default can change under it.
             torch.set_num_threads(threads)
             torch.get_num_threads()
             started.wait()
+            if not pin_cores:
+                return False
+            with turn:
+                i = next(slots)
+                return pin_compute_team(cores[i * threads:(i + 1) * threads])
 
-        pinned = [self._pool.submit(pin) for _ in range(workers)]  # each waits, so each gets a thread
+        workers_started = [self._pool.submit(start) for _ in range(workers)]  # each waits, so each gets a thread
         started.wait()
-        for f in pinned:
-            f.result()
+        self.pinned = all([f.result() for f in workers_started])
         torch.set_num_threads(1)  # this thread and every thread made from now on (Gradio's handlers)
 
     def call(self, fn: Callable[..., T], *args, **kwargs) -> T:

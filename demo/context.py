@@ -231,7 +231,7 @@ def browser_secret(runs_dir: Path) -> str:
 def load_context(*, checkpoint: str | None = None, data_dir: str | None = None, train_concurrency: int = 1,
                  work_dir: str | None = None, gpu_chunk: Callable | None = None,
                  runs_dir: str | os.PathLike | None = None, train_threads: int | None = None,
-                 limits: Limits | None = None) -> AppContext:
+                 limits: Limits | None = None, pin_cores: bool = True) -> AppContext:
     """Load the shared model and data and make the session store (call once, when building the app).
 
     `runs_dir` keeps the checkpoints of visitors who left (24 h); default `runs/app` beside the code.
@@ -239,7 +239,7 @@ def load_context(*, checkpoint: str | None = None, data_dir: str | None = None, 
     now, split between the `train_concurrency` runs; gancls.device.default_threads); every other thread of
     the process gets one (see compute.py). No core is kept back for the app's own server or a browser on the
     same machine: with the page open in a browser on an idle 2-core machine, training with both cores ran
-    faster than with one (bench/ui_browser.py).
+    faster than with one (bench/ui_browser.py). `pin_cores`: give each run's threads cores of their own (compute.py).
     """
     if train_concurrency < 1:
         raise ValueError(f"train concurrency must be at least 1 (got {train_concurrency})")
@@ -247,7 +247,7 @@ def load_context(*, checkpoint: str | None = None, data_dir: str | None = None, 
         raise ValueError(f"train threads must be at least 1 (got {train_threads})")
     # First, before any other torch work here, so no other thread keeps a pool of OpenMP workers.
     compute = ComputeThreads(train_threads or default_threads(busy=busy_cores(), runs=train_concurrency),
-                             train_concurrency)
+                             train_concurrency, pin_cores=pin_cores)
     model, note, history, encoder, pretrained_path, meta = load_pretrained(checkpoint)
     data = startup_data(data_dir)
     if work_dir:

@@ -67,9 +67,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="where runs of visitors who left are kept for 24 h, to restore (default runs/app; on a Space "
                         "/data/gancls-runs if /data is writable, else the temp dir; env GANCLS_APP_RUNS)")
     p.add_argument("--train-threads", type=int, default=_env_int("GANCLS_TRAIN_THREADS", 0),
-                   help="torch CPU threads per training run (default 0: all cores but one, which the server and a "
-                        "browser on this machine need, split between concurrent runs; env GANCLS_TRAIN_THREADS); "
-                        "the rest of the app uses one")
+                   help="torch CPU threads per training run (default 0: the cores other processes leave free, split "
+                        "between concurrent runs; env GANCLS_TRAIN_THREADS); the rest of the app uses one")
+    p.add_argument("--no-pin-cores", dest="pin_cores", action="store_false",
+                   default=os.environ.get("GANCLS_PIN_CORES", "1").strip().lower() not in ("0", "false", "no", "off"),
+                   help="let the kernel move training threads between cores (default: each training thread keeps a "
+                        "core of its own where there are enough; env GANCLS_PIN_CORES=0)")
     p.add_argument("--train-concurrency", type=int, default=_env_int("GANCLS_TRAIN_CONCURRENCY", 1),
                    help="training runs at the same time; others wait in a queue (default 1, env GANCLS_TRAIN_CONCURRENCY)")
     limits = p.add_argument_group("limits per visitor (for public servers; see demo/limits.py)")
@@ -126,7 +129,7 @@ def build_app(args: argparse.Namespace):
     gpu_chunk = make_gpu_chunk() if zero_gpu_available() else None
     ctx = load_context(checkpoint=args.checkpoint, data_dir=args.data_dir,
                        train_concurrency=args.train_concurrency, gpu_chunk=gpu_chunk, runs_dir=args.runs_dir,
-                       train_threads=args.train_threads or None, limits=read_limits(args))
+                       train_threads=args.train_threads or None, pin_cores=args.pin_cores, limits=read_limits(args))
     return build_demo(ctx), ctx
 
 
@@ -218,6 +221,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     except ValueError as e:  # DataError, CheckpointError, ConfigError: the user's input, not a bug
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)
+    print(f"training: {ctx.compute.threads} CPU thread(s) per run"
+          + (", each on a core of its own" if ctx.compute.pinned else ""), file=sys.stderr, flush=True)
     stop_sessions_on_exit(ctx.store)
     sweep_idle_sessions(ctx.store)
     atomic_image_cache()

@@ -6,7 +6,10 @@ import ctypes
 import ctypes.util
 import os
 import sys
+import threading
 import time
+from pathlib import Path
+from typing import Sequence
 
 import torch
 
@@ -91,6 +94,58 @@ def default_threads(*, cores: int | None = None, busy: float = 0.0, reserve: int
         raise ValueError(f"need cores >= 1, reserve >= 0, busy >= 0 and runs >= 1 "
                          f"(got {cores}, {reserve}, {busy}, {runs})")
     return max(1, (cores - reserve - int(busy + 0.5)) // runs)
+
+
+def thread_cpu_ticks() -> dict[int, int]:
+    """CPU clock ticks (user + system) each thread of this process has used so far; {} off Linux."""
+    ticks = {}
+    for task in Path("/proc/self/task").glob("*"):
+        try:
+            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()  # the name may hold spaces
+            ticks[int(task.name)] = int(fields[11]) + int(fields[12])  # utime, stime
+        except (OSError, ValueError, IndexError):  # a thread that ended meanwhile
+            pass
+    return ticks
+
+
+def pin_compute_team(cores: Sequence[int], probe_seconds: float = 0.2) -> bool:
+    """Pin the calling thread and the OpenMP workers of its torch ops to one core each: cores[0], cores[1], ...
+
+    Pinned, the kernel no longer moves the team's threads between cores when other work (a browser
+    on the same laptop, the app's server) wakes up. In the app with its page open in a browser that
+    kept slightly more of the CLI's speed (bench/ui_browser.py, a gain within the noise of the VM
+    it was measured on); the CLI alone gained nothing, so it does not pin. The workers are found by
+    what they do: the threads that use CPU while this one runs parallel ops for `probe_seconds`
+    (this also creates them). Call it while the rest of the process is idle. Threads this thread makes later inherit its
+    single core, and so would a bigger team after torch.set_num_threads; keep its thread count.
+    Returns False, changing nothing, where it cannot: not Linux, one thread, fewer cores than
+    threads, or the workers could not be told apart.
+    """
+    team = torch.get_num_threads()
+    if team < 2 or len(cores) < team or not hasattr(os, "sched_setaffinity") or not Path("/proc/self/task").is_dir():
+        return False
+    me, allowed = threading.get_native_id(), os.sched_getaffinity(0)
+    work = torch.ones(1 << 22)  # 16 MiB: many times torch's grain, so every op runs on the whole team
+    before, start = thread_cpu_ticks(), time.monotonic()
+    while time.monotonic() - start < probe_seconds:
+        work.mul_(1.0)
+    used = {tid: t - before.get(tid, 0) for tid, t in thread_cpu_ticks().items() if tid != me}
+    # A worker ran for most of the probe; a third of the probe's clock ticks is well above noise.
+    least = os.sysconf("SC_CLK_TCK") * probe_seconds / 3
+    workers = sorted(tid for tid, t in used.items() if t >= least)
+    if len(workers) != team - 1:
+        return False
+    try:
+        for tid, core in zip([me, *workers], cores):
+            os.sched_setaffinity(tid, {core})
+    except OSError:  # a core this process may not use after all: leave every thread free again
+        for tid in [me, *workers]:
+            try:
+                os.sched_setaffinity(tid, allowed)
+            except OSError:
+                pass
+        return False
+    return True
 
 
 # glibc mallopt parameters (malloc.h)

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import os
 import threading
 import time
+from pathlib import Path
 
 import pytest
 import torch
 
 from demo.compute import ComputeThreads
+from gancls.device import thread_cpu_ticks
+
+needs_two_cores = pytest.mark.skipif(
+    not hasattr(os, "sched_getaffinity") or not Path("/proc/self/task").is_dir() or len(os.sched_getaffinity(0)) < 2,
+    reason="pinning threads to cores needs Linux and at least 2 usable cores")
 
 
 @pytest.fixture
@@ -115,3 +122,40 @@ def test_a_slow_source_with_an_attentive_consumer_is_not_abandoned(compute: Comp
             yield i
 
     assert list(compute.stream(slow, abandon_after=0.1)) == [0, 1, 2]
+
+
+def team_at_work(seconds: float = 0.3) -> tuple[set[int], dict[int, set[int]]]:
+    """On the calling thread: its cores, and the cores of each other thread that worked while it ran parallel ops."""
+    me, work = threading.get_native_id(), torch.ones(1 << 22)
+    before, start = thread_cpu_ticks(), time.monotonic()
+    while time.monotonic() - start < seconds:
+        work.mul_(1.0)
+    busy = [tid for tid, t in thread_cpu_ticks().items() if tid != me and t - before.get(tid, 0) >= 10]
+    return os.sched_getaffinity(0), {tid: os.sched_getaffinity(tid) for tid in busy}
+
+
+@needs_two_cores
+def test_a_training_team_gets_a_core_per_thread(restore_threads) -> None:
+    cores = sorted(os.sched_getaffinity(0))
+    compute = ComputeThreads(2)
+    try:
+        assert compute.pinned
+        mine, workers = compute.call(team_at_work)
+        assert mine == {cores[0]}
+        assert list(workers.values()) == [{cores[1]}]  # its one OpenMP worker, on the other core
+        assert os.sched_getaffinity(0) == set(cores)  # the rest of the process is left free
+        assert compute.call(lambda: float(torch.ones(1 << 20).sum())) == 2.0 ** 20
+    finally:
+        compute.close()
+
+
+@needs_two_cores
+def test_teams_are_left_free_when_asked_or_when_cores_are_short(restore_threads) -> None:
+    cores = set(os.sched_getaffinity(0))
+    for threads, workers, pin in [(2, 1, False), (len(cores), 2, True), (1, 1, True)]:
+        compute = ComputeThreads(threads, workers=workers, pin_cores=pin)
+        try:
+            assert not compute.pinned
+            assert compute.call(lambda: os.sched_getaffinity(0)) == cores
+        finally:
+            compute.close()

@@ -75,7 +75,7 @@ def test_the_app_trains_with_the_cores_other_work_leaves(monkeypatch):
     def stop(*a, **k):
         raise Stop
 
-    monkeypatch.setattr(context, "ComputeThreads", lambda threads, workers: (seen.update(threads=threads), stop())[1])
+    monkeypatch.setattr(context, "ComputeThreads", lambda threads, workers, **kw: (seen.update(threads=threads), stop())[1])
     with pytest.raises(Stop):
         context.load_context(train_concurrency=2)
     assert seen == {"busy": 0.75, "runs": 2, "threads": 1}

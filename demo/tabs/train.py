@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 import json
 import weakref
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -93,24 +94,58 @@ def read_settings(*, arch: Any, objective: Any, loss: Any, batch_size: Any, lr_d
 
 
 # ---------------------------------------------------------------- live view
+# The judge reads the grid in chunks this big: 80 digits at once make an 8 MB first activation that
+# falls out of a laptop CPU's cache, and two chunks of 40 take about two thirds of one batch's time.
+GRID_JUDGE_BATCH = 40
+
+
+@dataclass
+class GridJudged:
+    """The judge's label accuracy on the live grid of `step` (an app event; comes just before that Samples)."""
+    step: int
+    accuracy: float
+
+
+def judged(events: Iterator[Event], judge: Any) -> Iterator[Event | GridJudged]:
+    """`events`, each Samples preceded by the judge's reading of its grid; closes `events` when closed.
+
+    Iterate it where the events are made: on a training thread the judge runs on the run's own cores
+    between steps, rather than on the thread relaying updates, which would take a core from them.
+    """
+    try:
+        for event in events:
+            if judge is not None and isinstance(event, Samples):
+                y = torch.arange(10).repeat_interleave(event.cols)  # [10 * cols]: the grid's rows are labels 0..9
+                hits = judge_predict(judge, event.images, batch_size=GRID_JUDGE_BATCH).predictions == y
+                yield GridJudged(event.step, float(hits.float().mean()))
+            yield event
+    finally:
+        close = getattr(events, "close", None)
+        if close is not None:
+            close()  # a generator: the run ends and saves
+
+
 class RunView:
     """What the Train tab shows of one run, built from its events (see live.py)."""
 
-    def __init__(self, trainer: Trainer, budget: Budget, grid_path: Path, judge: Any = None):
-        self.trainer, self.budget, self.judge, self.grid_path = trainer, budget, judge, grid_path
-        self.grid_accuracy: float | None = None  # the judge's label accuracy on the live grid
+    def __init__(self, trainer: Trainer, budget: Budget, grid_path: Path):
+        self.trainer, self.budget, self.grid_path = trainer, budget, grid_path
+        self.grid_accuracy: float | None = None  # the judge's label accuracy on the live grid shown
+        self._judged: GridJudged | None = None  # the judge's reading of the newest grid
         self.started: Started | None = None
         self.samples: Samples | None = None
         self.finished: Finished | None = None
         self.saved: Path | None = None
         self._grid_dirty = False
 
-    def feed(self, event: Event) -> bool:
+    def feed(self, event: Event | GridJudged) -> bool:
         """Record one event; True if the UI must be updated at once (start and end of the run)."""
         if isinstance(event, Started):
             self.started = event
             return True
-        if isinstance(event, Samples):
+        if isinstance(event, GridJudged):
+            self._judged = event
+        elif isinstance(event, Samples):
             self.samples, self._grid_dirty = event, True
         elif isinstance(event, CheckpointSaved):
             self.saved = event.path
@@ -124,10 +159,8 @@ class RunView:
         """(status HTML, loss curves, D-output curves, grid image or gr.skip())."""
         grid: Any = gr.skip()
         if self._grid_dirty and self.samples is not None:
-            if self.judge is not None:  # ~80 digits through a small CNN: a few ms, only when sent
-                y = torch.arange(10).repeat_interleave(self.samples.cols)
-                self.grid_accuracy = float((judge_predict(self.judge, self.samples.images).predictions == y)
-                                           .float().mean())
+            if self._judged is not None and self._judged.step == self.samples.step:
+                self.grid_accuracy = self._judged.accuracy
             image = labelled_grid(self.samples.images, range(10), self.samples.cols, scale=2)
             grid = save_png_fast(image, self.grid_path)
             self._grid_dirty = False
@@ -294,14 +327,15 @@ class TrainTab:
                 return self._final(session, view)
         return None
 
-    def _events(self, session: Session, trainer: Trainer, budget: Budget) -> Iterator[Event]:
+    def _events(self, session: Session, trainer: Trainer, budget: Budget) -> Iterator[Event | GridJudged]:
+        judge = self.ctx.judge()
         if self.ctx.gpu_chunk is not None:
-            return self._kept(session, chunked_run(self.ctx.gpu_chunk, trainer, session.stop, budget))
-        # The class run's model snapshots are taken on the training thread, between steps (classroom.py).
-        run = lambda: self.ctx.classroom.snapshots(session, trainer, trainer.run(budget, session.stop))
+            return self._kept(session, judged(chunked_run(self.ctx.gpu_chunk, trainer, session.stop, budget), judge))
+        # The class run's model snapshots and the grid's judging run on the training thread, between steps.
+        run = lambda: judged(self.ctx.classroom.snapshots(session, trainer, trainer.run(budget, session.stop)), judge)
         return self._kept(session, self.ctx.compute.stream(run))
 
-    def _kept(self, session: Session, events: Iterator[Event]) -> Iterator[Event]:
+    def _kept(self, session: Session, events: Iterator[Event | GridJudged]) -> Iterator[Event | GridJudged]:
         """The run's events; each autosave is also put in the runs folder, so a server crash loses at most
         the autosave interval and Restore finds the run after a restart."""
         try:
@@ -318,7 +352,7 @@ class TrainTab:
     def _stream(self, session: Session, trainer: Trainer, budget: Budget, note: str = "") -> Iterator[tuple]:
         # Training runs on a training thread (compute.py); this loop only relays its events.
         session.run_dir.mkdir(parents=True, exist_ok=True)  # the live grid is written there
-        view = RunView(trainer, budget, session.run_dir / "live_grid.png", judge=self.ctx.judge())
+        view = RunView(trainer, budget, session.run_dir / "live_grid.png")
         try:
             first = True
             for _ in live(self._events(session, trainer, budget), view.feed, self.update_every):
