@@ -95,7 +95,7 @@ def read_settings(*, arch: Any, objective: Any, loss: Any, batch_size: Any, lr_d
 
 # ---------------------------------------------------------------- live view
 # The judge reads the grid in chunks this big: 80 digits at once make an 8 MB first activation that
-# falls out of a laptop CPU's cache, and two chunks of 40 take about two thirds of one batch's time.
+# falls out of cache, and on the 2-core EPYC two chunks of 40 took about two thirds of one batch's time.
 GRID_JUDGE_BATCH = 40
 
 
