@@ -79,3 +79,15 @@ def test_the_app_trains_with_the_cores_other_work_leaves(monkeypatch):
     with pytest.raises(Stop):
         context.load_context(train_concurrency=2)
     assert seen == {"busy": 0.75, "runs": 2, "threads": 1}
+
+
+@pytest.mark.parametrize("argv, env, expected", [
+    ([], None, True), (["--no-pin-cores"], None, False), ([], "0", False), ([], "off", False), ([], "1", True)])
+def test_pinning_the_training_threads_can_be_turned_off(monkeypatch, argv, env, expected):
+    from demo.main import build_parser
+
+    if env is None:
+        monkeypatch.delenv("GANCLS_PIN_CORES", raising=False)
+    else:
+        monkeypatch.setenv("GANCLS_PIN_CORES", env)
+    assert build_parser().parse_args(argv).pin_cores is expected
