@@ -269,7 +269,8 @@ def test_closed_tab_keeps_the_run_and_a_reload_restores_it(app: AppProcess, tiny
     assert wait_for(mine, 20), "the closed session's run was not kept"
     print(f"closed tab's run kept {time.monotonic() - t0:.2f} s after the client left")
     (kept,) = mine()
-    assert kept.name not in {d.name for d in app.live_runs()}  # the live folder is gone
+    # The run is copied to the runs folder first, then its live folder is removed: wait for the second step.
+    assert wait_for(lambda: kept.name not in {d.name for d in app.live_runs()}, 10), "the live folder was not removed"
     ckpt = load_checkpoint(kept)
     assert ckpt.step >= seen_step > 0
 
