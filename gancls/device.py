@@ -108,6 +108,20 @@ def thread_cpu_ticks() -> dict[int, int]:
     return ticks
 
 
+def team_workers(probe_seconds: float = 0.2) -> list[int]:
+    """Native ids of the other threads that work while this one runs parallel torch ops for `probe_seconds`
+    (its OpenMP workers, made now if it has none yet; and any other busy thread). [] off Linux."""
+    me = threading.get_native_id()
+    work = torch.ones(1 << 22)  # 16 MiB: many times torch's grain, so every op runs on the whole team
+    before, start = thread_cpu_ticks(), time.monotonic()
+    while time.monotonic() - start < probe_seconds:
+        work.mul_(1.0)
+    used = {tid: t - before.get(tid, 0) for tid, t in thread_cpu_ticks().items() if tid != me}
+    # A worker ran for most of the probe; a third of the probe's clock ticks is well above noise.
+    least = os.sysconf("SC_CLK_TCK") * probe_seconds / 3
+    return sorted(tid for tid, t in used.items() if t >= least)
+
+
 def pin_compute_team(cores: Sequence[int], probe_seconds: float = 0.2) -> bool:
     """Pin the calling thread and the OpenMP workers of its torch ops to one core each: cores[0], cores[1], ...
 
@@ -125,14 +139,7 @@ def pin_compute_team(cores: Sequence[int], probe_seconds: float = 0.2) -> bool:
     if team < 2 or len(cores) < team or not hasattr(os, "sched_setaffinity") or not Path("/proc/self/task").is_dir():
         return False
     me, allowed = threading.get_native_id(), os.sched_getaffinity(0)
-    work = torch.ones(1 << 22)  # 16 MiB: many times torch's grain, so every op runs on the whole team
-    before, start = thread_cpu_ticks(), time.monotonic()
-    while time.monotonic() - start < probe_seconds:
-        work.mul_(1.0)
-    used = {tid: t - before.get(tid, 0) for tid, t in thread_cpu_ticks().items() if tid != me}
-    # A worker ran for most of the probe; a third of the probe's clock ticks is well above noise.
-    least = os.sysconf("SC_CLK_TCK") * probe_seconds / 3
-    workers = sorted(tid for tid, t in used.items() if t >= least)
+    workers = team_workers(probe_seconds)
     if len(workers) != team - 1:
         return False
     try:

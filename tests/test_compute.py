@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from demo.compute import ComputeThreads
-from gancls.device import thread_cpu_ticks
+from gancls.device import team_workers
 
 needs_two_cores = pytest.mark.skipif(
     not hasattr(os, "sched_getaffinity") or not Path("/proc/self/task").is_dir() or len(os.sched_getaffinity(0)) < 2,
@@ -124,14 +124,9 @@ def test_a_slow_source_with_an_attentive_consumer_is_not_abandoned(compute: Comp
     assert list(compute.stream(slow, abandon_after=0.1)) == [0, 1, 2]
 
 
-def team_at_work(seconds: float = 0.3) -> tuple[set[int], dict[int, set[int]]]:
-    """On the calling thread: its cores, and the cores of each other thread that worked while it ran parallel ops."""
-    me, work = threading.get_native_id(), torch.ones(1 << 22)
-    before, start = thread_cpu_ticks(), time.monotonic()
-    while time.monotonic() - start < seconds:
-        work.mul_(1.0)
-    busy = [tid for tid, t in thread_cpu_ticks().items() if tid != me and t - before.get(tid, 0) >= 10]
-    return os.sched_getaffinity(0), {tid: os.sched_getaffinity(tid) for tid in busy}
+def team_at_work() -> tuple[set[int], dict[int, set[int]]]:
+    """On the calling thread: its cores, and the cores of each other thread that works while it runs parallel ops."""
+    return os.sched_getaffinity(0), {tid: os.sched_getaffinity(tid) for tid in team_workers(0.3)}
 
 
 @needs_two_cores
