@@ -6,10 +6,11 @@ from pathlib import Path
 
 import torch
 
+import demo.tabs.train as train_tab
 from demo.tabs.train import GridJudged, RunView, judged
 from gancls.config import Budget
 from gancls.judge import load_judge
-from gancls.train import Metrics, Samples
+from gancls.train import CheckpointSaved, Finished, Metrics, Samples
 
 
 def real_grid(mnist, cols: int, step: int, shift: int = 0) -> Samples:
@@ -25,13 +26,52 @@ def test_each_grid_is_preceded_by_the_judges_reading_of_it(mnist) -> None:
     metrics = Metrics(step=20, epoch=0.1, images_seen=1280, loss_d=1.0, loss_g=1.0, d_real=0.5, d_fake=0.5,
                       d_wrong=0.5, images_per_s=100.0, elapsed=1.0, progress=0.1)
     source = [metrics, right, wrong]
-    out = list(judged(iter(source), judge))
+    out = list(judged(iter(source), judge, share=1.0))  # share 1: a grid that comes after a reading ends is read
     readings = [e for e in out if isinstance(e, GridJudged)]
     assert [type(e) for e in out if not isinstance(e, GridJudged)] == [type(e) for e in source]
     assert [out[out.index(r) + 1] for r in readings] == [right, wrong]  # each reading just before its grid
     assert [r.step for r in readings] == [20, 40]
     assert readings[0].accuracy >= 0.9  # real digits in their own rows
     assert readings[1].accuracy <= 0.1  # every row labelled one digit off
+
+
+class Clock:
+    """A clock the test moves: each grid arrives at its own time, and each reading takes `cost` s."""
+
+    def __init__(self, cost: float):
+        self.t, self.cost = 0.0, cost
+
+    def __call__(self) -> float:
+        return self.t
+
+
+def test_grids_are_read_only_within_the_share_and_the_last_grid_always(mnist, monkeypatch) -> None:
+    clock, judge = Clock(cost=0.05), load_judge()
+    real_predict = train_tab.judge_predict
+
+    def slow_predict(*args, **kwargs):
+        clock.t += clock.cost
+        return real_predict(*args, **kwargs)
+
+    monkeypatch.setattr(train_tab, "judge_predict", slow_predict)
+    grids = [real_grid(mnist, 2, step=10 * (i + 1)) for i in range(8)]  # one a second, at t = 0 .. 7
+
+    def run():
+        for i, grid in enumerate(grids):
+            clock.t = float(i)
+            yield grid
+        yield CheckpointSaved(80, Path("ckpt"))
+        yield Finished(80, "time", "used the time budget", None)
+
+    out = list(judged(run(), judge, share=0.02, clock=clock))
+    # A 0.05 s reading at a 2 % share is due 2.5 s after it starts: the grids at t = 0, 3 and 6 ...
+    readings = [e for e in out if isinstance(e, GridJudged)]
+    assert [r.step for r in readings] == [10, 40, 70, 80]
+    assert [out[out.index(r) + 1] for r in readings[:3]] == [grids[0], grids[3], grids[6]]  # each before its grid
+    # ... and the run's last grid, left unread, is read just before Finished, after its save.
+    assert [type(e) for e in out[-4:]] == [Samples, CheckpointSaved, GridJudged, Finished]
+    assert all(r.accuracy >= 0.9 for r in readings)
+    assert [e for e in out if not isinstance(e, GridJudged)] == [*grids, out[-3], out[-1]]
 
 
 def test_without_a_judge_the_events_pass_unchanged(mnist) -> None:
@@ -76,3 +116,10 @@ def test_the_status_shows_the_reading_of_the_grid_it_shows(mnist, tmp_path: Path
     view.feed(second)
     view.values()
     assert view.grid_accuracy == 0.5 and (tmp_path / "grid.png").is_file()
+    assert "50 %" in view.status() and "grid of step" not in view.status()
+    view.feed(real_grid(mnist, 2, step=60))  # a grid the judge left unread: the reading says which grid it is
+    view.values()
+    assert view.grid_accuracy == 0.5 and "50 % (grid of step 40)" in view.status()
+    view.feed(GridJudged(60, 0.25))  # its reading, come later (the run's last grid, read before Finished)
+    view.values()
+    assert view.grid_accuracy == 0.25 and "25 %" in view.status() and "grid of step" not in view.status()

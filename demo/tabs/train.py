@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import copy
 import json
+import math
+import time
 import weakref
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import gradio as gr
 import torch
@@ -63,7 +65,8 @@ size; read their trend."""
 GRID_HELP = """**Fixed-noise samples.** Same noise at every update: row *r* is label *r*, each column one
 noise vector (one handwriting style), so you see each style learn to draw every digit. **Judge**: a separate
 digit classifier, trained on its own on MNIST (99.4 % right on test digits) and never part of the GAN; "label
-accuracy" is the share of the grid's digits it reads as their row's label (10 % is chance)."""
+accuracy" is the share of the grid's digits it reads as their row's label (10 % is chance). Reading pauses
+training, so on a slow CPU it reads only some grids; a step in brackets says which grid the figure is from."""
 
 
 # ---------------------------------------------------------------- settings
@@ -97,27 +100,39 @@ def read_settings(*, arch: Any, objective: Any, loss: Any, batch_size: Any, lr_d
 # The judge reads the grid in chunks this big: 80 digits at once make an 8 MB first activation that
 # falls out of cache, and on the 2-core EPYC two chunks of 40 took about two thirds of one batch's time.
 GRID_JUDGE_BATCH = 40
+# Reading a grid pauses training (it runs between steps, on the run's cores), so grids are read only
+# while that stays within this share of the run's time: every grid on a GPU, fewer on a slow CPU.
+JUDGE_SHARE = 0.02
 
 
 @dataclass
 class GridJudged:
-    """The judge's label accuracy on the live grid of `step` (an app event; comes just before that Samples)."""
+    """The judge's label accuracy on the live grid of `step` (an app event; comes just before that Samples,
+    or, for a run's last grid, just before Finished)."""
     step: int
     accuracy: float
 
 
-def judged(events: Iterator[Event], judge: Any) -> Iterator[Event | GridJudged]:
-    """`events`, each Samples preceded by the judge's reading of its grid; closes `events` when closed.
+def judged(events: Iterator[Event], judge: Any, share: float = JUDGE_SHARE,
+           clock: Callable[[], float] = time.perf_counter) -> Iterator[Event | GridJudged]:
+    """`events`, with the judge's reading of a Samples' grid just before it; closes `events` when closed.
 
-    Iterate it where the events are made: on a training thread the judge runs on the run's own cores
-    between steps, rather than on the thread relaying updates, which would take a core from them.
+    A grid is read when the time since the last reading is at least its cost ÷ `share`; a grid left
+    unread that is the run's last gets its reading just before Finished. Iterate it where the events
+    are made: on a training thread the judge runs on the run's own cores between steps, rather than on
+    the thread relaying updates, which would take a core from them.
     """
+    due, unread = -math.inf, None  # when the next reading is due (clock); the newest grid not read
     try:
         for event in events:
             if judge is not None and isinstance(event, Samples):
-                y = torch.arange(10).repeat_interleave(event.cols)  # [10 * cols]: the grid's rows are labels 0..9
-                hits = judge_predict(judge, event.images, batch_size=GRID_JUDGE_BATCH).predictions == y
-                yield GridJudged(event.step, float(hits.float().mean()))
+                if (start := clock()) >= due:
+                    yield read_grid(judge, event)
+                    due, unread = start + (clock() - start) / share, None
+                else:
+                    unread = event
+            elif isinstance(event, Finished) and unread is not None:
+                yield read_grid(judge, unread)
             yield event
     finally:
         close = getattr(events, "close", None)
@@ -125,12 +140,20 @@ def judged(events: Iterator[Event], judge: Any) -> Iterator[Event | GridJudged]:
             close()  # a generator: the run ends and saves
 
 
+def read_grid(judge: Any, grid: Samples) -> GridJudged:
+    """The share of `grid`'s digits the judge reads as their row's label."""
+    y = torch.arange(10).repeat_interleave(grid.cols)  # [10 * cols]: the grid's rows are labels 0..9
+    hits = judge_predict(judge, grid.images, batch_size=GRID_JUDGE_BATCH).predictions == y
+    return GridJudged(grid.step, float(hits.float().mean()))
+
+
 class RunView:
     """What the Train tab shows of one run, built from its events (see live.py)."""
 
     def __init__(self, trainer: Trainer, budget: Budget, grid_path: Path):
         self.trainer, self.budget, self.grid_path = trainer, budget, grid_path
-        self.grid_accuracy: float | None = None  # the judge's label accuracy on the live grid shown
+        self.grid_accuracy: float | None = None  # the judge's label accuracy on the newest grid shown that it read
+        self.grid_accuracy_step: int | None = None  # that grid's step
         self._judged: GridJudged | None = None  # the judge's reading of the newest grid
         self.started: Started | None = None
         self.samples: Samples | None = None
@@ -158,9 +181,9 @@ class RunView:
     def values(self) -> tuple[str, Any, Any, Any]:
         """(status HTML, loss curves, D-output curves, grid image or gr.skip())."""
         grid: Any = gr.skip()
+        if self._judged is not None and self.samples is not None and self._judged.step == self.samples.step:
+            self.grid_accuracy, self.grid_accuracy_step = self._judged.accuracy, self._judged.step
         if self._grid_dirty and self.samples is not None:
-            if self._judged is not None and self._judged.step == self.samples.step:
-                self.grid_accuracy = self._judged.accuracy
             image = labelled_grid(self.samples.images, range(10), self.samples.cols, scale=2)
             grid = save_png_fast(image, self.grid_path)
             self._grid_dirty = False
@@ -182,7 +205,10 @@ class RunView:
         stats["device"] = s.device if s else t.describe_device()
         stats["data"] = (s.data if s else t.data_description).split(" from ")[0]
         if self.grid_accuracy is not None:
-            stats["label accuracy (judge, live grid)"] = f"{100 * self.grid_accuracy:.0f} %"
+            reading = f"{100 * self.grid_accuracy:.0f} %"
+            if self.samples is not None and self.samples.step != self.grid_accuracy_step:
+                reading += f" (grid of step {self.grid_accuracy_step:,})"  # the judge left the grid shown unread
+            stats["label accuracy (judge, live grid)"] = reading
         progress = m.get("progress", 0.0) if m else 0.0
         if self.finished is None:
             return dict(state="running", message=RUNNING, progress=progress, stats=stats)
