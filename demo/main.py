@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import signal
 import sys
@@ -226,6 +227,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     stop_sessions_on_exit(ctx.store)
     sweep_idle_sessions(ctx.store)
     atomic_image_cache()
+    # What is built by now (torch, Gradio, the app) lives as long as the process: hundreds of thousands of
+    # objects that each full collection would walk while holding the interpreter lock, stalling training
+    # for as long. Frozen, collections look only at newer objects.
+    gc.freeze()
     # Training waits in its own line (TrainingGate), so this queue only holds short requests.
     demo.queue(max_size=QUEUE_SIZE)
     calm_queue(demo._queue)  # private: Gradio has no setting for it (tests/test_frame_guard.py checks the names)
