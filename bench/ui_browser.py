@@ -9,7 +9,9 @@ event, and the app does some work there on the training thread (the judge reads 
 the headline compares wall-clock rates over the same stretch of each run: from its first metrics
 event to its last, read from the checkpoint's history for the CLI (whose consumer does nothing with
 --quiet, so its clock is its wall clock) and from the status box's updates as the browser received
-them for the page. The clock's steps/s (steps / training seconds at the last metrics event) are
+them for the page. The page's stretch ends at its last update that shows fewer than the run's final
+steps: an update that shows the final step may have waited for the end of the run (its last grid
+and the save), which the CLI's stretch leaves out too; the figure up to the end is kept beside it. The clock's steps/s (steps / training seconds at the last metrics event) are
 kept beside them. The page's live updates are counted in the browser (mutations of the status, the
 two plots and the grid), and the CPU seconds the browser and the server used.
 
@@ -124,16 +126,23 @@ def cli_round(threads: str, args: argparse.Namespace, work: Path) -> dict[str, A
     chose = [line for line in done.stderr.splitlines() if line.startswith(("threads: ", "train: "))]
     row = last_point(out)
     row["wall_steps_per_s"] = rate(row["window"])  # --quiet: nothing happens outside the trainer's clock
+    row["wall_to_end_steps_per_s"] = row["wall_steps_per_s"]  # its history ends before the end-of-run save
     return {**row, "cli_says": chose}  # e.g. the threads it chose and the device line
 
 
-def status_window(texts: list[tuple[float, str]], t_end: float) -> list[tuple[int, float]] | None:
-    """(step, browser seconds) at the first and last status update that showed steps while training."""
+def status_points(texts: list[tuple[float, str]], t_end: float) -> list[tuple[int, float]]:
+    """(step, browser seconds) of each status update that showed steps while training."""
     points = []
     for t, text in texts:
         found = STEP_RE.search(text)
         if found and t < t_end and "elapsed" in text:  # `elapsed` appears with the first metrics event
             points.append((int(found.group(1).replace(",", "")), t / 1000))
+    return points
+
+
+def status_window(points: list[tuple[int, float]], below: int | None = None) -> list[tuple[int, float]] | None:
+    """The first and last of `points` (only those under step `below`, if given); None if fewer than two."""
+    points = [p for p in points if below is None or p[0] < below]
     return [points[0], points[-1]] if len(points) >= 2 else None
 
 
@@ -174,8 +183,11 @@ def browser_round(browser: Any, url: str, server_pid: int, args: argparse.Namesp
         context.close()
     row = last_point(path)
     done_at = next((t for t, text in texts if STEP_RE.search(text) and "Done" in text), t_end)  # the final update
-    row["wall_window"] = status_window(texts, done_at)
+    row["status_points"] = status_points(texts, done_at)
+    row["wall_window"] = status_window(row["status_points"], below=row["steps"])
     row["wall_steps_per_s"] = rate(row["wall_window"]) if row["wall_window"] else None
+    to_end = status_window(row["status_points"])
+    row["wall_to_end_steps_per_s"] = rate(to_end) if to_end else None
     row["updates"] = {name: updates(stamps[name], t_start, t_end) for name in WATCHED}
     row["browser_cpu_s"], row["server_cpu_s"] = cpu1[0] - cpu0[0], cpu1[1] - cpu0[1]
     return row
@@ -257,7 +269,8 @@ def main() -> None:
     summary = {}
     for t in settings:
         summary[t] = {}
-        for key, what in [("wall_steps_per_s", "wall clock"), ("steps_per_s", "trainer's clock")]:
+        for key, what in [("wall_steps_per_s", "wall clock"), ("wall_to_end_steps_per_s", "wall clock, to the end"),
+                          ("steps_per_s", "trainer's clock")]:
             cli = [r[key] for r in rows if r["threads"] == t and r["mode"] == "cli"]
             web = [r[key] for r in rows if r["threads"] == t and r["mode"] == "browser"]
             if None in cli + web:
