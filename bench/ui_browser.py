@@ -5,15 +5,16 @@ Alternating in one run, so load drifts hit both, each round trains the same pres
   * in headless Chromium on the app's page (`python app.py`, started once per thread setting):
     press Train, wait for the run to end, download its checkpoint with the page's own button,
 and compares steps per second of each. The trainer's clock stands still while a consumer holds an
-event, and the app does some work there on the training thread (the judge reads each live grid), so
+event, and the app does some work there on the training thread (the judge reads live grids), so
 the headline compares wall-clock rates over the same stretch of each run: from its first metrics
 event to its last, read from the checkpoint's history for the CLI (whose consumer does nothing with
 --quiet, so its clock is its wall clock) and from the status box's updates as the browser received
 them for the page. The page's stretch ends at its last update that shows fewer than the run's final
 steps: an update that shows the final step may have waited for the end of the run (its last grid
-and the save), which the CLI's stretch leaves out too; the figure up to the end is kept beside it. The clock's steps/s (steps / training seconds at the last metrics event) are
-kept beside them. The page's live updates are counted in the browser (mutations of the status, the
-two plots and the grid), and the CPU seconds the browser and the server used.
+and the save), which the CLI's stretch leaves out too; the figure up to the end is kept beside it.
+The clock's steps/s (steps / training seconds at the last metrics event) are kept beside them. The
+page's live updates are counted in the browser (mutations of the status, the two plots and the grid),
+and the CPU seconds the browser and the server used.
 
     flock /tmp/gancls-bench.lock python bench/ui_browser.py --seconds 30 --rounds 3 --threads default \
         --data-dir ../shared/data

@@ -129,7 +129,6 @@ def images_to_float(images_u8: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-@torch.no_grad()  # a fixed classifier: nothing here needs gradients, and recording them costs time
 def judge_predict(judge: Judge, images_u8: torch.Tensor, batch_size: int = 1000) -> JudgeOutput:
     """Run the judge on uint8 images [N, 28, 28]; returns (predictions [N], probs [N, 10], features [N, F])."""
     images_to_float(images_u8[:0])  # validate dtype and shape before doing any work
