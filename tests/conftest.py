@@ -33,6 +33,20 @@ CHROMIUM = Path("/usr/bin/chromium")  # Debian's; playwright's own browsers woul
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--no-first-run"]
 needs_chromium = pytest.mark.skipif(not CHROMIUM.exists(), reason=f"Debian chromium is not installed at {CHROMIUM}")
+# An init script (it runs before the page's own, so before demo/frame_guard.js): counts the calls that reach
+# the browser's requestAnimationFrame (window.__frames) and the timers Gradio's status tracker sets
+# (window.__tracker_timers).
+COUNT_FRAMES_JS = """
+window.__frames = 0;
+window.__tracker_timers = 0;
+const ask = window.requestAnimationFrame.bind(window);
+window.requestAnimationFrame = (callback) => { window.__frames++; return ask(callback); };
+const later = window.setTimeout.bind(window);
+window.setTimeout = (...args) => {
+  if ((new Error().stack || "").includes("/statustracker-")) window.__tracker_timers++;
+  return later(...args);
+};
+"""
 
 
 @dataclass(frozen=True)

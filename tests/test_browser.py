@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Iterator
 
 import pytest
-from conftest import needs_chromium, open_app
+from conftest import COUNT_FRAMES_JS, needs_chromium, open_app
 from gradio_helpers import draw_a_one
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
@@ -315,19 +315,6 @@ def test_your_handwriting_tab(page) -> None:
     page.wait_for_selector("#hw-number-file a, #hw-number-file .file-preview")
     assert "20261231" in page.inner_text("#hw-number-file"), page.inner_text("#hw-number-file")
     shot(page, "9-handwriting")
-
-
-COUNT_FRAMES_JS = """
-window.__frames = 0;
-window.__tracker_timers = 0;
-const ask = window.requestAnimationFrame.bind(window);
-window.requestAnimationFrame = (callback) => { window.__frames++; return ask(callback); };
-const later = window.setTimeout.bind(window);
-window.setTimeout = (...args) => {
-  if ((new Error().stack || "").includes("/statustracker-")) window.__tracker_timers++;
-  return later(...args);
-};
-"""
 
 
 def test_an_idle_page_asks_for_no_frames(browser, app_url: str) -> None:

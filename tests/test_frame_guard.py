@@ -8,7 +8,7 @@ from pathlib import Path
 
 import gradio as gr
 import pytest
-from conftest import needs_chromium
+from conftest import COUNT_FRAMES_JS, needs_chromium
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.responses import HTMLResponse, JSONResponse, StreamingResponse
@@ -88,13 +88,6 @@ def test_calm_queue_raises_gradios_polling_intervals_and_never_lowers_them() -> 
     assert queue.sleep_when_free == 0.5
 
 
-# Before the page's own scripts (so before the guard): count the calls that reach the browser's own
-# requestAnimationFrame.
-COUNT_NATIVE_FRAMES = """
-  window.__native = 0;
-  const raf = window.requestAnimationFrame.bind(window);
-  window.requestAnimationFrame = (callback) => { window.__native++; return raf(callback); };
-"""
 # A stand-in for Gradio's tracker: a loop that never stops, recording the time each callback gets.
 TRACKER_JS = "window.__ticks = []; const tick = (t) => { __ticks.push(t); requestAnimationFrame(tick); }; requestAnimationFrame(tick);"
 OTHER_JS = "window.__other = 0; const loop = () => { if (++__other < 5) requestAnimationFrame(loop); }; requestAnimationFrame(loop);"
@@ -113,17 +106,17 @@ def test_the_trackers_loop_runs_on_a_timer_and_other_callers_get_frames(browser)
         route.fulfill(status=200, content_type=kind, body=body)
 
     page = browser.new_context().new_page()
-    page.add_init_script(COUNT_NATIVE_FRAMES)
+    page.add_init_script(COUNT_FRAMES_JS)
     page.route("http://guard.test/**", serve)
     try:
         page.goto("http://guard.test/")
         page.wait_for_function("window.__other === 5", polling=100, timeout=15_000)  # the other loop got its frames
-        page.evaluate("window.__native = 0; window.__ticks = []")
+        page.evaluate("window.__frames = 0; window.__ticks = []")
         page.wait_for_timeout(1000)
-        ticks, native = page.evaluate("[window.__ticks, window.__native]")
+        ticks, frames = page.evaluate("[window.__ticks, window.__frames]")
     finally:
         page.context.close()
-    assert native == 0  # the endless loop asked for no frame in that second ...
+    assert frames == 0  # the endless loop asked for no frame in that second ...
     assert len(ticks) >= 5, ticks  # ... yet kept going, every 100 ms, with the time as a frame would give it
     assert all(b - a >= 95 for a, b in zip(ticks, ticks[1:])) and ticks[0] > 0, ticks
 
