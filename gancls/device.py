@@ -130,8 +130,9 @@ def pin_compute_team(cores: Sequence[int], probe_seconds: float = 0.2) -> bool:
     kept slightly more of the CLI's speed (bench/ui_browser.py, a gain within the noise of the VM
     it was measured on); the CLI alone gained nothing, so it does not pin. The workers are found by
     what they do: the threads that use CPU while this one runs parallel ops for `probe_seconds`
-    (this also creates them). Call it while the rest of the process is idle. Threads this thread makes later inherit its
-    single core, and so would a bigger team after torch.set_num_threads; keep its thread count.
+    (this also creates them). Call it while the rest of the process is idle. Threads this thread
+    makes later inherit its single core, and so would a bigger team after torch.set_num_threads;
+    keep its thread count.
     Returns False, changing nothing, where it cannot: not Linux, one thread, fewer cores than
     threads, or the workers could not be told apart.
     """
