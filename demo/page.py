@@ -40,7 +40,7 @@ def build_demo(ctx: AppContext) -> gr.Blocks:
                               elem_id="present-toggle", container=False)
         lesson_note = gr.Markdown(visible=False, elem_id="lesson-note")
         train, export, classroom = TrainTab(ctx), ExportTab(ctx), ClassTab(ctx)
-        with gr.Tabs(overflow_behavior="wrap") as tabs:  # every tab reachable on a phone, no "•••" menu
+        with gr.Tabs(overflow_behavior="wrap"):  # every tab reachable on a phone, no "•••" menu
             train.build(demo, using)
             GenerateTab(ctx).build()
             ProbeTab(ctx).build()
@@ -55,7 +55,7 @@ def build_demo(ctx: AppContext) -> gr.Blocks:
         export.uploaded.then(train.show_state, None, [train.status, *train.controls], **PRIVATE)
         train.reset_event.then(export.clear, None, export.cleared, **PRIVATE)
         present.change(None, present, None, js=PRESENT_JS, **PRIVATE)
-        classroom.wire_lesson(demo, tabs, present, lesson_note, train.settings)
+        classroom.wire_lesson(demo, present, lesson_note, train.settings)
 
         def show_using(request: gr.Request) -> str:
             """Which model Generate and Probe use for this session."""

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
+import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -43,6 +45,18 @@ def test_app_starts_fast_and_lists_every_action(app_server: dict, client: Client
     for name in ("train", "stop", "resume", "reset", "generate", "probe", "label_scores", "random_digit",
                  "gallery_digit", "use_drawing", "download"):
         assert f"/{name}" in names
+
+
+def test_no_event_touches_the_tab_bar(app_url: str) -> None:
+    # Gradio keeps every component an event has read or written for the page's life and, on each streamed
+    # message after (every live update of a run), re-reads every mounted component inside it: for the gr.Tabs,
+    # the whole page.
+    with urllib.request.urlopen(app_url + "config", timeout=30) as r:
+        config = json.load(r)
+    kinds = {c["id"]: c["type"] for c in config["components"]}
+    touched = {kinds[i] for dep in config["dependencies"] for i in (*dep["inputs"], *dep["outputs"])}
+    assert "tabs" in kinds.values() and "nativeplot" in touched  # the scan sees the page's tab bar and run outputs
+    assert "tabs" not in touched
 
 
 def test_train_stop_resume_download_reset(client: Client, app_url: str) -> None:

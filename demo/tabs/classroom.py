@@ -30,6 +30,11 @@ follows that run live, without a training slot, and their **Generate** and **Pro
 drawings too) use its latest model. Watchers cannot stop, reset, resume or download it. Train or
 Reset on your own page goes back to your own model."""
 LINK_JS = """(code) => code ? window.location.origin + window.location.pathname + "?watch=" + code : "" """
+# A lesson link's tab is opened by clicking its button rather than by sending the page's gr.Tabs an update:
+# Gradio keeps every component an event has output for the page's life and, on each later streamed message
+# (every live update of a run), refreshes its loading status and re-reads every mounted component inside
+# it, which for the gr.Tabs is the whole page.
+OPEN_TAB_JS = """(tab) => { if (tab) document.querySelector(`button[role=tab][data-tab-id="${tab}"]`)?.click(); return []; }"""
 LINK_HELP = ("Lesson links preset the page: `?seconds=30&preset=small&objective=plain&seed=3&tab=probe`, "
              "`&present=1` for the presenter view, `?watch=CODE` to follow a class run.")
 
@@ -139,7 +144,7 @@ class ClassTab:
         preset = train_preset(lesson.preset) if lesson.preset else None
         tab = lesson.tab or ("class" if lesson.watch else None)
         note = "\n".join(f"- {n}" for n in lesson.notes)
-        return (gr.Tabs(selected=tab) if tab else skip,
+        return (tab or "",
                 lesson.present if lesson.present else skip,
                 lesson.watch or skip,
                 gr.Markdown(f"**Lesson link:** some settings were ignored\n{note}", visible=True) if note else skip,
@@ -196,13 +201,15 @@ class ClassTab:
         self.watched = joined.then(self.watch, code, self.views, api_name="watch", **watching)
         self.following = self.watched.then(self.follow, code, self.views, **watching, **PRIVATE)
 
-    def wire_lesson(self, page: gr.Blocks, tabs: gr.Tabs, present: gr.Checkbox, note: gr.Markdown,
-                    settings: dict[str, Any]) -> None:
+    def wire_lesson(self, page: gr.Blocks, present: gr.Checkbox, note: gr.Markdown, settings: dict[str, Any]) -> None:
         """On load: apply a lesson link (settings, tab, presenter view) and follow a ?watch=CODE class run."""
         order = ("seconds", "arch", "objective", "seed", "batch_size", "lr_d", "lr_g")
-        outputs = [tabs, present, self.code, note, *(settings[k] for k in order)]
+        tab = gr.Textbox(visible=False)  # the id of the tab to open ("" for none)
+        outputs = [tab, present, self.code, note, *(settings[k] for k in order)]
         quick = dict(concurrency_limit=None, show_progress="hidden", **PRIVATE)
-        linked = page.load(self.lesson, None, outputs, **quick).then(
+        lesson = page.load(self.lesson, None, outputs, **quick)
+        lesson.then(None, tab, None, js=OPEN_TAB_JS, **PRIVATE)
+        linked = lesson.then(
             self.join_from_link, self.code, self.using, **quick).then(
             self.follow, self.code, self.views, concurrency_id="watch", concurrency_limit=None,
             show_progress="hidden", postprocess=False, **PRIVATE)
