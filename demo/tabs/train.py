@@ -102,7 +102,7 @@ def read_settings(*, arch: Any, objective: Any, loss: Any, batch_size: Any, lr_d
 GRID_JUDGE_BATCH = 40
 # Reading a grid pauses training (it runs between steps, on the run's cores), so grids are read only
 # while that stays within this share of the run's time: every grid on a GPU, fewer on a slow CPU.
-JUDGE_SHARE = 0.02
+JUDGE_SHARE = 0.01
 
 
 @dataclass
