@@ -30,11 +30,14 @@ follows that run live, without a training slot, and their **Generate** and **Pro
 drawings too) use its latest model. Watchers cannot stop, reset, resume or download it. Train or
 Reset on your own page goes back to your own model."""
 LINK_JS = """(code) => code ? window.location.origin + window.location.pathname + "?watch=" + code : "" """
-# A lesson link's tab is opened by clicking its button rather than by sending the page's gr.Tabs an update:
-# Gradio keeps every component an event has output for the page's life and, on each later streamed message
-# (every live update of a run), refreshes its loading status and re-reads every mounted component inside
-# it, which for the gr.Tabs is the whole page.
-OPEN_TAB_JS = """(tab) => { if (tab) document.querySelector(`button[role=tab][data-tab-id="${tab}"]`)?.click(); return []; }"""
+# A lesson link opens its tab by clicking the tab's button, not by sending the page's gr.Tabs an update:
+# Gradio keeps every component an event has read or written for the page's life and, on each later streamed
+# message (every live update of a run), refreshes its loading status and re-reads every mounted component
+# inside it, which for the gr.Tabs is the whole page.
+OPEN_TAB_JS = """(tab) => {
+    if (tab) document.querySelector(`button[role=tab][data-tab-id="${tab}"]`)?.click();
+    return [];
+}"""
 LINK_HELP = ("Lesson links preset the page: `?seconds=30&preset=small&objective=plain&seed=3&tab=probe`, "
              "`&present=1` for the presenter view, `?watch=CODE` to follow a class run.")
 
