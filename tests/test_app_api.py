@@ -48,9 +48,7 @@ def test_app_starts_fast_and_lists_every_action(app_server: dict, client: Client
 
 
 def test_no_event_touches_the_tab_bar(app_url: str) -> None:
-    # Gradio keeps every component an event has read or written for the page's life and, on each streamed
-    # message after (every live update of a run), re-reads every mounted component inside it: for the gr.Tabs,
-    # the whole page.
+    # Why: OPEN_TAB_JS in demo/tabs/classroom.py (every live update would re-read the whole page).
     with urllib.request.urlopen(app_url + "config", timeout=30) as r:
         config = json.load(r)
     kinds = {c["id"]: c["type"] for c in config["components"]}
