@@ -29,10 +29,12 @@ def onednn_available() -> bool:
     if platform.machine().lower() not in ("x86_64", "amd64") or not torch.backends.mkldnn.is_available():
         return False
     try:
+        # On the CPU whatever the default device: a model built under `torch.device("meta")` (as
+        # load_checkpoint does to check shapes) must not make the cached answer "no" for the process.
         with torch.no_grad():
-            a = torch.arange(6, dtype=torch.float32).reshape(2, 3) / 7  # [M, K]
-            w = torch.arange(12, dtype=torch.float32).reshape(4, 3) / 5  # [N, K]
-            bias = torch.ones(4)
+            a = torch.arange(6, dtype=torch.float32, device="cpu").reshape(2, 3) / 7  # [M, K]
+            w = torch.arange(12, dtype=torch.float32, device="cpu").reshape(4, 3) / 5  # [N, K]
+            bias = torch.ones(4, device="cpu")
             ok = torch.allclose(_mm(a, w, bias), a @ w.t() + bias, atol=1e-5)
             ok = ok and torch.allclose(_mm(a.t().contiguous().t(), w.t().contiguous().t()), a @ w.t(), atol=1e-5)
         return bool(ok)

@@ -10,10 +10,12 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from gancls.checkpoint import load_checkpoint
 from gancls.config import Budget, ConfigError, model_preset, train_preset
 from gancls.data import load_embedded
 from gancls.device import describe_device
 from gancls.linear import Linear, onednn_available
+from gancls.models import GANCLS
 from gancls.train import Metrics, Trainer
 
 needs_onednn = pytest.mark.skipif(not onednn_available(), reason="this torch/CPU has no oneDNN matmul")
@@ -22,6 +24,21 @@ needs_onednn = pytest.mark.skipif(not onednn_available(), reason="this torch/CPU
 @pytest.fixture(scope="module")
 def data():
     return load_embedded()
+
+
+@needs_onednn
+def test_loading_a_checkpoint_leaves_later_models_on_onednn(tiny_checkpoint) -> None:
+    # load_checkpoint builds a model under torch.device("meta") to check shapes. When that was a process's
+    # first oneDNN probe, the probe ran on meta tensors, failed, and every later model (the app's runs)
+    # was left on MKL's matmul.
+    onednn_available.cache_clear()
+    try:
+        loaded = load_checkpoint(tiny_checkpoint).model
+        fresh = GANCLS(loaded.cfg)
+        layers = [m for m in [*loaded.modules(), *fresh.modules()] if isinstance(m, Linear)]
+        assert layers and all(m.onednn for m in layers)
+    finally:
+        onednn_available.cache_clear()
 
 
 @needs_onednn
