@@ -63,13 +63,23 @@ def label_grid(model: GANCLS, labels: Sequence[int], per_label: int, seed: int,
 
 
 def grid_image(images: torch.Tensor, nrow: int, padding: int = 2) -> np.ndarray:
-    """uint8 digits [N, 28, 28] -> one uint8 [H, W] image, `nrow` digits per row."""
-    from torchvision.utils import (
-        make_grid,  # heavy import (all of torchvision): keeps `train` start-up fast
-    )
+    """uint8 digits [N, H, W] -> one uint8 grid image, `nrow` digits per row, `padding` px of grey around each.
 
-    grid = make_grid(images.unsqueeze(1), nrow=nrow, padding=padding, pad_value=64)  # [3, H, W]
-    return grid[0].numpy()
+    The layout of torchvision's make_grid (pad value 64), written here because importing torchvision
+    (which also imports torch._dynamo) added seconds to the app's start for this one function.
+    """
+    digits = images.detach().cpu().numpy()  # [N, H, W]
+    if digits.dtype != np.uint8 or digits.ndim != 3:
+        raise ValueError(f"grid_image needs uint8 digits [N, H, W] (got {digits.dtype} {digits.shape})")
+    n, h, w = digits.shape
+    cols = max(1, min(nrow, n))
+    rows = -(-n // cols)
+    grid = np.full((rows * (h + padding) + padding, cols * (w + padding) + padding), 64, dtype=np.uint8)
+    for k, digit in enumerate(digits):
+        r, c = divmod(k, cols)
+        top, left = padding + r * (h + padding), padding + c * (w + padding)
+        grid[top:top + h, left:left + w] = digit
+    return grid
 
 
 def save_png(array: np.ndarray, path: str | os.PathLike) -> None:
