@@ -54,6 +54,16 @@ def load_average() -> list[float]:
         return []
 
 
+# Environment variables that hold torch, oneDNN and MKL to a smaller instruction set than the CPU has,
+# e.g. AVX2 on an AVX-512 machine, standing in for a machine without AVX-512.
+ISA_CAPS = ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA", "MKL_ENABLE_INSTRUCTIONS")
+
+
+def isa_caps() -> dict[str, str]:
+    """The instruction-set caps set in this process's environment (name -> value)."""
+    return {k: os.environ[k] for k in ISA_CAPS if os.environ.get(k)}
+
+
 def machine_info(argv: Sequence[str] | None = None) -> dict[str, Any]:
     """CPU, cores, torch version, date, load and command line: the header of every result."""
     import torch  # the benches all need it; imported here so `--help` stays fast
@@ -69,6 +79,8 @@ def machine_info(argv: Sequence[str] | None = None) -> dict[str, Any]:
         "load_average_at_start": load_average(),
         "command": " ".join(shlex.quote(a) for a in ([sys.executable] + list(argv if argv is not None else sys.argv))),
     }
+    if caps := isa_caps():
+        info["isa_caps"] = caps
     if torch.cuda.is_available():
         info["gpu"] = torch.cuda.get_device_name(0)
     return info
@@ -79,6 +91,7 @@ def header_lines(info: dict[str, Any]) -> list[str]:
     lines = [
         f"machine : {info['cpu']}, {info['cores']} cores ({', '.join(info.get('cpu_flags', [])) or 'no flags'})",
         f"software: torch {info['torch']} ({info.get('torch_cpu_capability', '?')}), python {info['python']}",
+        *([f"held to : {' '.join(f'{k}={v}' for k, v in info['isa_caps'].items())}"] if info.get("isa_caps") else []),
         f"date    : {info['date']}",
         f"load    : {info.get('load_average_at_start')} at start (1/5/15 min)"
         + (f", {info['load_average_at_end']} at end" if info.get("load_average_at_end") else ""),
