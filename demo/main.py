@@ -175,13 +175,6 @@ def atomic_image_cache() -> None:
     pu.save_pil_to_cache = save_pil_to_cache  # save_img_array_to_cache and image_utils look it up here
 
 
-def page_css() -> str:
-    """style.css plus the curve styles demo/ui.py derives from its colours."""
-    from .ui import curve_css
-
-    return CSS_PATH.read_text() + curve_css()
-
-
 def calm_queue(queue: Any, poll: float = 0.02, progress: float = 0.1) -> None:
     """Let Gradio's queue look for new requests every `poll` s and for progress to send every `progress` s.
 
@@ -235,5 +228,5 @@ def main(argv: Sequence[str] | None = None) -> None:
     demo.queue(max_size=QUEUE_SIZE)
     calm_queue(demo._queue)  # private: Gradio has no setting for it (tests/test_frame_guard.py checks the names)
     demo.launch(server_name=args.host, server_port=args.port, share=args.share, theme=theme(),
-                css=page_css(), footer_links=["api", "gradio"], max_file_size=f"{MAX_UPLOAD_MB}mb",
+                css=CSS_PATH.read_text(), footer_links=["api", "gradio"], max_file_size=f"{MAX_UPLOAD_MB}mb",
                 app_kwargs={"middleware": [frame_guard_middleware()]})

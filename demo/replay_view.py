@@ -24,12 +24,13 @@ from gancls.judge import judge_predict
 from gancls.replay import Replay, load_replay, replay_path
 
 from .context import AppContext
+from .curves import LiveCurves
 from .ui import (
     D_CURVES,
-    LOSS_COLOURS,
     LOSS_CURVES,
     curves,
     d_plot,
+    loss_plot,
     start_curves,
     user_errors,
 )
@@ -136,9 +137,7 @@ class ReplayView:
     def values(self, index: Any) -> tuple:
         """(slider, grid, loss plot, D plot, judge plot, caption) for frame `index`."""
         f, i = self.frame(index), min(max(int(index or 0), 0), len(self.replay().steps) - 1)
-        # Before the first evaluation the judge plot hides: a LinePlot sent no rows draws no lines after.
-        judge = gr.LinePlot(f.judge, visible=True) if not f.judge.empty else gr.LinePlot(visible=False)
-        return i, f.grid, f.loss, f.d, judge, f.caption
+        return i, f.grid, f.loss, f.d, f.judge, f.caption  # (before the first evaluation the judge plot is empty)
 
     @user_errors
     def open(self) -> tuple:
@@ -191,18 +190,12 @@ class ReplayView:
                                     buttons=["fullscreen"])
                 with gr.Column(scale=5, min_width=300):
                     x_lim = [0, max(last_step, 1)]
-                    # Start with the whole recording: a LinePlot that starts empty draws no lines later.
-                    loss = gr.LinePlot(all_loss, x="step", y="value", color="curve", title="Losses (recorded)",
-                                       height=220, label="Recorded losses", show_label=False,
-                                       color_map=LOSS_COLOURS, x_lim=x_lim, y_title="loss (batch sum)",
-                                       elem_id="replay-loss")
-                    d_out = d_plot(all_d, label="Recorded discriminator outputs", height=220, x_lim=x_lim,
+                    loss = loss_plot(all_loss, "Losses (recorded)", height=220, x_lim=x_lim, elem_id="replay-loss")
+                    d_out = d_plot(all_d, "Discriminator outputs (recorded)", height=220, x_lim=x_lim,
                                    elem_id="replay-d")
-                    judge = gr.LinePlot(all_judge, x="step", y="value", color="curve", y_lim=[0, 1], x_lim=x_lim,
-                                        height=200, visible=not all_judge.empty,
-                                        title="Judge: label accuracy of G's digits",
-                                        label="Judge accuracy", show_label=False, color_map=JUDGE_COLOURS,
-                                        y_title="label accuracy", elem_id="replay-judge")
+                    judge = LiveCurves(all_judge, title="Judge: label accuracy of G's digits", y_title="label accuracy",
+                                       colours=JUDGE_COLOURS, x_lim=x_lim, y_lim=(0, 1), height=200,
+                                       visible=not all_judge.empty, elem_id="replay-judge")
             gr.Markdown(REPLAY_HELP, elem_classes="help")
         frame_outputs = [slider, grid, loss, d_out, judge, caption]
         opened = watch.click(self.open, None, [panel, *frame_outputs], api_name="replay_open",

@@ -15,16 +15,17 @@ import pandas as pd
 from gancls.draw import save_png_fast
 from gancls.errors import UserError
 
+from .curves import LiveCurves
 from .session import Session
 
 PRIVATE = {"api_visibility": "private"}  # wiring the page needs but the public API does not
 INFER = {"concurrency_id": "infer", "concurrency_limit": 4}  # Generate, Probe and friends share 4 workers
 # Seconds between live updates of a streaming view: a little more than one a second, so the curves look
-# live, and no more: each update costs the browser a pass over the page and a redraw of every plot it
-# touches, and on a laptop that also trains, the page's CPU is training's (bench/ui_browser.py).
+# live, and no more: each update costs the browser a pass over the page, and on a laptop that also
+# trains, the page's CPU is training's (bench/ui_browser.py).
 UPDATE_EVERY = 0.9
-# Points per curve a plot is sent: Gradio 6's LinePlot draws each point as an SVG element (its hover layer)
-# and redraws them all on every update.
+# Points per curve a plot is sent: enough for a smooth curve at any plot width, and a bounded message
+# however long the run.
 PLOT_POINTS = 100
 
 LOSS_CURVES = {"loss_d": "D loss", "loss_g": "G loss"}
@@ -33,9 +34,8 @@ D_CURVES = {"d_real": "D(real, right label)", "d_fake": "D(fake, right label)", 
 LOSS_COLOURS = {"D loss": "#0072B2", "G loss": "#E69F00"}
 D_COLOURS = {"D(real, right label)": "#009E73", "D(fake, right label)": "#E69F00", "D(real, wrong label)": "#D55E00"}
 # Line styles as well, so overlapping curves stay apart without colour: the fake side (G loss, D on fakes)
-# dashed, D(real, wrong label) dotted. LinePlot has no dash option, so curve_css() styles its SVG by colour.
+# dashed, D(real, wrong label) dotted.
 DASHES = {"#E69F00": "7 4", "#D55E00": "2 3"}
-CURVES_CLASS = "gc-curves"
 NOTHING_TRAINING = "Nothing is training in this session."
 
 
@@ -84,7 +84,7 @@ def thin(history: list[dict[str, float]], max_points: int) -> list[dict[str, flo
 
 
 def curves(history: list[dict[str, float]], names: dict[str, str], max_points: int = PLOT_POINTS) -> pd.DataFrame:
-    """Long-format table (step, value, curve) for a gr.LinePlot with color="curve"."""
+    """Long-format table (step, value, curve) for a LiveCurves plot (loss_plot, d_plot)."""
     points = thin(history, max_points)
     # Explicit dtypes: an empty table must still say "numbers", or the plot keeps treating them as categories.
     return pd.DataFrame({
@@ -95,38 +95,22 @@ def curves(history: list[dict[str, float]], names: dict[str, str], max_points: i
 
 
 def start_curves(history: list[dict[str, float]]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The plots before any run: the pretrained model's curves, else one point per curve.
-
-    Never empty: Gradio 6's LinePlot fixes its colour legend from its first value, so a plot that
-    starts without rows draws no lines later.
-    """
+    """The plots before any run: the pretrained model's curves, else one point per curve."""
     if not all(k in h for h in history[:1] for k in ("step", *LOSS_CURVES, *D_CURVES)):
         history = []
     history = history or [dict(step=0, loss_d=0.0, loss_g=0.0, d_real=0.5, d_fake=0.5, d_wrong=0.5)]
     return curves(history, LOSS_CURVES), curves(history, D_CURVES)
 
 
-def d_plot(value: Any, **kwargs: Any) -> gr.LinePlot:
-    """A plot of D's three mean outputs (the Train and Ablation tabs draw the same one)."""
-    return gr.LinePlot(value, x="step", y="value", color="curve", y_lim=[0, 1], title="Discriminator outputs",
-                       show_label=False, y_title="mean D score", color_map=D_COLOURS, elem_classes=CURVES_CLASS,
-                       **kwargs)
+def loss_plot(value: Any, title: str = "Losses", **kwargs: Any) -> LiveCurves:
+    """A plot of D's and G's losses (the Train, Class and replay views draw the same one)."""
+    return LiveCurves(value, title=title, y_title="loss (batch sum)", colours=LOSS_COLOURS, dashes=DASHES, **kwargs)
 
 
-def curve_css() -> str:
-    """CSS for every plot with the CURVES_CLASS class: dashed curves (and legend keys), and a legend that
-    fits a phone.
-
-    Vega lays the legend out in one row and cuts off what does not fit, which at 390 px was the third
-    key, D(real, wrong label). So the third key moves up into the row of the legend's title ("curve",
-    hidden): two rows that fit any width from a phone's up, without guessing label widths (fonts vary).
-    Gradio drops @container rules from custom CSS, so this applies at every width.
-    """
-    dashes = "".join(f'.{CURVES_CLASS} svg path[stroke="{colour}" i] {{ stroke-dasharray: {dash}; }}\n'
-                     for colour, dash in DASHES.items())
-    return dashes + (f".{CURVES_CLASS} svg .role-legend-title {{ display: none; }}\n"
-                     f".{CURVES_CLASS} svg .role-legend-entry .role-scope > g:nth-of-type(3) "
-                     "{ transform: translate(0px, -17px); }\n")
+def d_plot(value: Any, title: str = "Discriminator outputs", **kwargs: Any) -> LiveCurves:
+    """A plot of D's three mean outputs (the Train, Ablation, Class and replay views draw the same one)."""
+    return LiveCurves(value, title=title, y_title="mean D score", colours=D_COLOURS, dashes=DASHES, y_lim=(0, 1),
+                      **kwargs)
 
 
 # ------------------------------------------------------------------ status

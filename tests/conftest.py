@@ -48,6 +48,18 @@ window.setTimeout = (...args) => {
 };
 """
 
+# How many of a plot's canvas pixels are (nearly) each colour: [selector, ['#rrggbb', ...]] -> counts.
+PIXELS_JS = """([sel, colours]) => {
+  const c = document.querySelector(sel + ' canvas');
+  const px = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+  const rgb = colours.map(h => [1, 3, 5].map(i => parseInt(h.slice(i, i + 2), 16)));
+  const counts = rgb.map(() => 0);
+  for (let i = 0; i < px.length; i += 4)
+    rgb.forEach((c, k) => { if (px[i + 3] > 200 && c.every((v, j) => Math.abs(v - px[i + j]) < 24)) counts[k]++; });
+  return counts;
+}"""
+
+
 
 @dataclass(frozen=True)
 class Mnist:

@@ -53,7 +53,7 @@ def test_no_event_touches_the_tab_bar(app_url: str) -> None:
         config = json.load(r)
     kinds = {c["id"]: c["type"] for c in config["components"]}
     touched = {kinds[i] for dep in config["dependencies"] for i in (*dep["inputs"], *dep["outputs"])}
-    assert "tabs" in kinds.values() and "nativeplot" in touched  # the scan sees the page's tab bar and run outputs
+    assert "tabs" in kinds.values() and "html" in touched  # the scan sees the page's tab bar and run outputs
     assert "tabs" not in touched
 
 

@@ -6,13 +6,16 @@ Screenshots of each step go to test-artifacts/.
 
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 from typing import Iterator
 
 import pytest
-from conftest import COUNT_FRAMES_JS, needs_chromium, open_app
+from conftest import COUNT_FRAMES_JS, PIXELS_JS, needs_chromium, open_app
 from gradio_helpers import draw_a_one
+
+from demo.ui import D_COLOURS, LOSS_COLOURS
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
 
@@ -59,10 +62,16 @@ def test_train_live_then_stop(page) -> None:
         assert time.monotonic() - t0 < 30, "no sample grid appeared"
         time.sleep(0.1)
     shot(page, "1-training")
+    said = page.get_attribute("#loss-plot canvas", "aria-label")
     t0 = time.monotonic()
     while grid_src(page) == first:  # the fixed-noise grid evolves while training
         assert time.monotonic() - t0 < 30, "the sample grid did not change"
         time.sleep(0.1)
+    later = page.get_attribute("#loss-plot canvas", "aria-label")  # the curves are redrawn as the run goes on
+    assert later != said and re.fullmatch(r"Losses at step [\d,]+: D loss \S+, G loss \S+", later), (said, later)
+    for plot, colours in (("#loss-plot", LOSS_COLOURS), ("#d-plot", D_COLOURS)):  # a line of each colour, dashed too
+        counts = page.evaluate(PIXELS_JS, [plot, list(colours.values())])
+        assert all(n > 50 for n in counts), (plot, dict(zip(colours, counts)))
     steps_before = page.inner_text("#status .gc-stats")
     page.click("#stop-btn")
     page.wait_for_selector("#status .gc-done", timeout=15_000)

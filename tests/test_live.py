@@ -7,7 +7,7 @@ import itertools
 import pytest
 
 from demo.live import live
-from demo.ui import D_COLOURS, D_CURVES, DASHES, LOSS_COLOURS, PLOT_POINTS, UPDATE_EVERY, curve_css, curves
+from demo.ui import D_CURVES, DASHES, LOSS_CURVES, PLOT_POINTS, UPDATE_EVERY, curves, d_plot, loss_plot
 
 
 class FakeClock:
@@ -87,10 +87,21 @@ def test_plots_are_sent_a_bounded_number_of_points_with_the_last_one():
 
 
 def test_curves_that_may_overlap_differ_in_line_style_too():
-    # Colour-blind viewers: every pair of curves in one plot differs in dash pattern, not only in colour.
-    css = curve_css()
-    for colours in (D_COLOURS, LOSS_COLOURS):
-        styles = [DASHES.get(c, "solid") for c in colours.values()]
-        assert len(set(styles)) == len(styles), colours
-    for colour, dash in DASHES.items():
-        assert f'path[stroke="{colour}" i]' in css and dash in css
+    # Colour-blind viewers: every pair of curves in one plot differs in dash pattern, not only in colour,
+    # on the canvas and in the legend's keys.
+    for plot in (loss_plot(None), d_plot(None)):
+        legend = plot.props["legend"]  # [name, colour, legend key's border style, canvas dash pattern]
+        assert len({tuple(dash) for *_, dash in legend}) == len(legend), legend
+        assert len({border for _, _, border, _ in legend}) == len(legend), legend
+        for _, colour, border, dash in legend:
+            assert dash == [int(n) for n in DASHES.get(colour, "").split()]
+            assert (border == "solid") == (colour not in DASHES)
+
+
+def test_a_plot_is_sent_the_table_in_lineplots_shape():
+    # API clients read the plots as they did gr.LinePlot's: {"columns", "data": [[step, value, curve]], ...}.
+    history = [dict(step=s, loss_d=1.0 + s, loss_g=2.0) for s in (0, 10)]
+    sent = loss_plot(None).postprocess(curves(history, LOSS_CURVES))
+    assert sent["columns"] == ["step", "value", "curve"] and sent["mark"] == "line"
+    assert sent["data"] == [[0, 1.0, "D loss"], [0, 2.0, "G loss"], [10, 11.0, "D loss"], [10, 2.0, "G loss"]]
+    assert loss_plot(None).postprocess(None) is None

@@ -155,7 +155,7 @@ class AblationTab:
                           device=self.ctx.train_device("auto"), evaluate=False, judge=judge, **ABLATION_EVAL)
             ab.judge_error = self.ctx.judge_error
             view = AblationView(ab, session)
-            idle = start_curves([])[1]  # never an empty plot: Gradio fixes the colour legend from the first value
+            idle = start_curves([])[1]
             yield (view.status("Starting both models from the same weights…"),
                    *[v for arm in ab.objectives for v in (f"#### {arm}", idle, None)], None, None, None, "")
             message = "Training, taking turns in short slices (Stop keeps what both have learned and compares them)."

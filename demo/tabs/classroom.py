@@ -19,7 +19,7 @@ from gancls.errors import UserError
 
 from ..classroom import Frame, SharedRun, kept_grid, read_lesson
 from ..context import AppContext
-from ..ui import LOSS_COLOURS, PRIVATE, d_plot, status_html, user_errors
+from ..ui import PRIVATE, d_plot, loss_plot, status_html, user_errors
 
 WATCH_EVERY = 1.5  # seconds between two updates sent to one watcher (the owner publishes every UPDATE_EVERY)
 WATCH_POLL = 0.2  # how often a watcher looks for a new update
@@ -124,9 +124,8 @@ class ClassTab:
             else:
                 message = f"Class run {shared.code} is not training now; Generate and Probe use its latest model."
             status = status_html(state=frame.state, message=message, progress=frame.progress, stats=frame.stats)
-            _, loss_plot, d_out, _ = self.views
-            packed = (frame.version, status, loss_plot.postprocess(frame.loss).model_dump(),
-                      d_out.postprocess(frame.d).model_dump())
+            _, loss_out, d_out, _ = self.views
+            packed = (frame.version, status, loss_out.postprocess(frame.loss), d_out.postprocess(frame.d))
             self._packs[shared] = packed
         return packed[1:]
 
@@ -182,15 +181,13 @@ class ClassTab:
                 with gr.Column(scale=5, min_width=360):
                     status = gr.HTML(status_html(state="idle", message="Enter a class code and press Watch."),
                                      elem_id="watch-status")
-                    loss_plot = gr.LinePlot(idle_loss, x="step", y="value", color="curve", title="Losses",
-                                            height=270, show_label=False, color_map=LOSS_COLOURS,
-                                            elem_id="watch-loss", y_title="loss (batch sum)")
-                    d_out = d_plot(idle_d, label="Discriminator outputs", height=270, elem_id="watch-d")
+                    loss_out = loss_plot(idle_loss, elem_id="watch-loss")
+                    d_out = d_plot(idle_d, elem_id="watch-d")
                 with gr.Column(scale=4, min_width=300):
                     grid = gr.Image(show_label=False, format="png", interactive=False, elem_id="watch-grid",
                                     buttons=["fullscreen"])
         self.code = code
-        self.views = [status, loss_plot, d_out, grid]
+        self.views = [status, loss_out, d_out, grid]
         self.using = using
         quick = {"concurrency_limit": None, "show_progress": "hidden"}
         share_btn.click(self.share, None, my_code, api_name="share", **quick).then(

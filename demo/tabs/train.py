@@ -33,8 +33,8 @@ from ..live import live
 from ..replay_view import ReplayView
 from ..runstate import RunState, grids_of, load_grids, save_grids
 from ..session import TIMELINE_NAME, RunNotFoundError, Session
-from ..ui import (CURVES_CLASS, D_CURVES, LOSS_COLOURS, LOSS_CURVES, NOTHING_TRAINING, UPDATE_EVERY, curves, d_plot,
-                  kept_file, png, session_hash, status_html, user_errors)
+from ..ui import (D_CURVES, LOSS_CURVES, NOTHING_TRAINING, UPDATE_EVERY, curves, d_plot, kept_file, loss_plot, png,
+                  session_hash, status_html, user_errors)
 from ..zerogpu import chunked_run
 
 RUNNING = ("Training… Press Stop to keep the model as it is now; when the run ends, "
@@ -588,17 +588,15 @@ class TrainTab:
                         max_steps = WholeNumber(0, label="Max steps", precision=0, minimum=0, info="0 = no step limit")
                 with gr.Column(scale=5, min_width=360, elem_id="train-live"):
                     status = gr.HTML(idle_status, elem_id="status")
-                    loss_plot = gr.LinePlot(idle_loss, x="step", y="value", color="curve", title="Losses", height=270,
-                                            label="Losses", show_label=False, color_map=LOSS_COLOURS,
-                                            elem_id="loss-plot", y_title="loss (batch sum)", elem_classes=CURVES_CLASS)
-                    d_out = d_plot(idle_d, label="Discriminator outputs", height=270, elem_id="d-plot")
+                    loss_out = loss_plot(idle_loss, elem_id="loss-plot")
+                    d_out = d_plot(idle_d, elem_id="d-plot")
                     gr.Markdown(TRAIN_HELP, elem_classes="help")
                 with gr.Column(scale=4, min_width=300, elem_id="train-samples"):
                     gr.Markdown(GRID_HELP, elem_classes="help")
                     grid = gr.Image(show_label=False, format="png", interactive=False,
                                     elem_id="train-grid", buttons=["download", "fullscreen"])
 
-        run_outputs = [status, loss_plot, d_out, grid, using, download, note]
+        run_outputs = [status, loss_out, d_out, grid, using, download, note]
         # What a lesson link may preset (demo/classroom.py read_lesson), and the views a class run shares.
         self.settings = dict(seconds=seconds, arch=arch, objective=objective, seed=seed, batch_size=batch_size,
                              lr_d=lr_d, lr_g=lr_g)
