@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fnmatch
 import importlib.util
 import json
 import os
@@ -30,16 +31,17 @@ def load_deploy_script():
     return module
 
 
-# Gradio writes a type-stub file beside any module that defines a component subclass (it swallows the
-# error where it cannot, as on a read-only tree); like bytecode caches, that is not the app's doing.
-GRADIO_STUBS = {"demo/components.pyi"}
+# Gradio writes a type-stub file beside any module that defines a component subclass (demo/components.py,
+# demo/curves.py; it swallows the error where it cannot, as on a read-only tree); like bytecode caches,
+# that is not the app's doing.
+GRADIO_STUBS = "demo/*.pyi"
 
 
 def tree_state(root: Path) -> dict[str, tuple[int, int]]:
     """Every file under `root` (bytecode caches and Gradio's stubs aside) with its size and mtime."""
     return {rel: (p.stat().st_size, p.stat().st_mtime_ns) for p in root.rglob("*")
             if p.is_file() and "__pycache__" not in p.parts
-            and (rel := p.relative_to(root).as_posix()) not in GRADIO_STUBS}
+            and not fnmatch.fnmatch(rel := p.relative_to(root).as_posix(), GRADIO_STUBS)}
 
 
 def free_port() -> int:
