@@ -86,7 +86,7 @@ def thin(history: list[dict[str, float]], max_points: int) -> list[dict[str, flo
 def curves(history: list[dict[str, float]], names: dict[str, str], max_points: int = PLOT_POINTS) -> pd.DataFrame:
     """Long-format table (step, value, curve) for a LiveCurves plot (loss_plot, d_plot)."""
     points = thin(history, max_points)
-    # Explicit dtypes: an empty table must still say "numbers", or the plot keeps treating them as categories.
+    # Explicit dtypes, so an empty table has the same column types as a full one.
     return pd.DataFrame({
         "step": pd.Series([int(h["step"]) for h in points for _ in names], dtype="int64"),
         "value": pd.Series([float(h[key]) for h in points for key in names], dtype="float64"),
