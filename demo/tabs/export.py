@@ -18,10 +18,9 @@ from gancls.train import Trainer
 
 from ..context import AppContext
 from ..limits import MAX_UPLOAD_MB
-from ..runstate import UPLOAD_DIR, grids_of
+from ..runstate import UPLOAD_DIR, data_for_run, grids_of
 from ..session import TIMELINE_NAME, Session
 from ..ui import INFER, user_errors
-from .train import data_for_run
 
 UPLOAD_MAX_BYTES = MAX_UPLOAD_MB * 2**20  # a `seed` run with its optimiser state is about 151 MB
 TIMELINE_HELP = """**Training as a film.** During a Train run the app records the fixed-noise grid every few

@@ -7,13 +7,11 @@ Layout and handlers side by side. Each handler's parameters are exactly its even
 from __future__ import annotations
 
 import copy
-import json
 from pathlib import Path
 from typing import Any, Iterator
 
 import gradio as gr
 
-from gancls.checkpoint import META_NAME
 from gancls.config import ARCHES, LOSSES, OBJECTIVES, Budget, train_preset
 from gancls.draw import labelled_grid, save_png_fast
 from gancls.errors import UserError
@@ -27,7 +25,7 @@ from ..live import live
 from ..live_judge import GridJudged
 from ..pipeline import run_pipeline
 from ..replay_view import ReplayView
-from ..runstate import RunState, grids_of, load_grids, save_grids
+from ..runstate import RunState, data_for_run, grids_of, load_grids, read_meta, save_grids
 from ..session import TIMELINE_NAME, RunNotFoundError, Session
 from ..ui import (D_CURVES, LOSS_CURVES, NOTHING_TRAINING, UPDATE_EVERY, curves, d_plot, kept_file, loss_plot, png,
                   session_hash, status_html, user_errors)
@@ -375,7 +373,7 @@ class TrainTab:
             raise RunNotFoundError("that run is no longer kept (runs are kept 24 h after the tab closes)")
         with session.training():  # not while this session trains
             meta = read_meta(path)
-            data = self._data_for_run(int(meta.get("n_train", -1)), int(meta.get("train_config", {}).get("holdout", 0)))
+            data = data_for_run(self.ctx, int(meta.get("n_train", -1)), int(meta.get("train_config", {}).get("holdout", 0)))
             trainer = Trainer.resume(path, data, device=self.ctx.train_device("auto"), run_dir=session.run_dir,
                                      autosave_seconds=self.ctx.limits.autosave_seconds)
             session.run_dir.mkdir(parents=True, exist_ok=True)
@@ -391,9 +389,6 @@ class TrainTab:
                 png(session, grid, "live_grid.png"), self.ctx.using(session), self._download(session),
                 f"Restored step {trainer.step_count:,}: Generate and Probe use it; Resume continues it.",
                 gr.Button(visible=False), session.run_id)
-
-    def _data_for_run(self, n_train: int, holdout: int) -> Any:
-        return data_for_run(self.ctx, n_train, holdout)
 
     # --------------------------------------------------------------- layout
     def build(self, page: gr.Blocks, using: gr.Markdown) -> None:
@@ -501,19 +496,3 @@ class TrainTab:
             self.offer, [tab_run, last_run], [restore_btn, offered], **quick)
         put_away_check.tick(self.put_away, None, [using, restore_btn, offered], **quick)
 
-
-def data_for_run(ctx: AppContext, n_train: int, holdout: int) -> Any:
-    """The server's data set a saved run was trained on (by its size), for resuming it."""
-    for _label, choice in ctx.data_choices():
-        data = ctx.data_for(choice)
-        if len(data.train_labels) - holdout == n_train:
-            return data
-    raise UserError("this run was trained on a data set this server does not have, so it cannot be restored here")
-
-
-def read_meta(path: Path) -> dict[str, Any]:
-    try:
-        meta = json.loads(path.with_name(META_NAME).read_text())
-    except (OSError, ValueError):
-        return {}
-    return meta if isinstance(meta, dict) else {}
