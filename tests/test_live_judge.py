@@ -28,7 +28,8 @@ def test_each_grid_is_preceded_by_the_judges_reading_of_it(mnist) -> None:
     metrics = Metrics(step=20, epoch=0.1, images_seen=1280, loss_d=1.0, loss_g=1.0, d_real=0.5, d_fake=0.5,
                       d_wrong=0.5, images_per_s=100.0, elapsed=1.0, progress=0.1)
     source = [metrics, right, wrong]
-    out = list(run_events(iter(source), [LiveJudge(judge, share=1.0)]))  # share 1: a grid that comes after a reading ends is read
+    # share 1: a grid that comes after a reading ends is read
+    out = list(run_events(iter(source), [LiveJudge(judge, share=1.0)]))
     readings = [e for e in out if isinstance(e, GridJudged)]
     assert [type(e) for e in out if not isinstance(e, GridJudged)] == [type(e) for e in source]
     assert [out[out.index(r) + 1] for r in readings] == [right, wrong]  # each reading just before its grid

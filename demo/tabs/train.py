@@ -373,7 +373,8 @@ class TrainTab:
             raise RunNotFoundError("that run is no longer kept (runs are kept 24 h after the tab closes)")
         with session.training():  # not while this session trains
             meta = read_meta(path)
-            data = data_for_run(self.ctx, int(meta.get("n_train", -1)), int(meta.get("train_config", {}).get("holdout", 0)))
+            holdout = int(meta.get("train_config", {}).get("holdout", 0))
+            data = data_for_run(self.ctx, int(meta.get("n_train", -1)), holdout)
             trainer = Trainer.resume(path, data, device=self.ctx.train_device("auto"), run_dir=session.run_dir,
                                      autosave_seconds=self.ctx.limits.autosave_seconds)
             session.run_dir.mkdir(parents=True, exist_ok=True)
