@@ -288,7 +288,7 @@ def bench_visitors(app: Any, args: argparse.Namespace) -> dict[str, Any]:
     from gradio_client import Client
     from gradio_client.exceptions import AppError
 
-    from demo.session import folder_bytes
+    from demo.store import folder_bytes
 
     rec, refused = Record(), []
     time.sleep(5)

@@ -4,7 +4,8 @@ and lesson links (URL parameters that preset the page).
 The owner's Train stream publishes each update it sends (`Classroom.publish`); watchers wait for the
 next version and relay it, so watching costs the training thread nothing. Joined sessions' Generate
 and Probe use a copy of the owner's model taken on the training thread between two steps
-(`Classroom.snapshots`), so they never see a half-updated model and never lock the trainer.
+(`Classroom.snapshot`, a hook of the run's pipeline in demo/pipeline.py), so they never see a
+half-updated model and never lock the trainer.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import secrets
 import shutil
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -188,21 +189,14 @@ class Classroom:
         return len(self._by_code)
 
     # ---------------------------------------------------- training thread
-    def snapshots(self, session: Session, trainer: Any, events: Iterator[Any]) -> Iterator[Any]:
-        """Relay a run's events; between two steps (at an event), copy the model for joiners when due.
+    def snapshot(self, session: Session, trainer: Any) -> None:
+        """Copy `session`'s run model for joined sessions, when due (a hook of the run's pipeline, demo/pipeline.py).
 
-        Runs on the training thread, where no step is in progress while an event is handed over.
+        Runs on the training thread at an event, where no step is in progress: the copy is never half-updated.
         """
-        try:
-            for event in events:
-                shared = self.of(session)
-                if shared is not None and trainer.step_count > 0 and shared.snapshot_due():
-                    shared.set_model(copy.deepcopy(trainer.model).cpu().eval(), trainer.step_count)
-                yield event
-        finally:
-            close = getattr(events, "close", None)
-            if close is not None:
-                close()  # the engine saves on its way out, on this thread
+        shared = self.of(session)
+        if shared is not None and trainer.step_count > 0 and shared.snapshot_due():
+            shared.set_model(copy.deepcopy(trainer.model).cpu().eval(), trainer.step_count)
 
 
 def new_code() -> str:

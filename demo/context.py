@@ -29,7 +29,8 @@ from gancls.replay import ReplayError, load_replay
 from .classroom import Classroom
 from .compute import ComputeThreads
 from .limits import TRAIN_MAX_WAITING, Limits
-from .session import APP_TEMP_PREFIX, PID_FILE, Session, SessionStore, adopt_orphans
+from .session import Session
+from .store import APP_TEMP_PREFIX, PID_FILE, SessionStore, adopt_orphans
 from .ui import start_curves, status_html, using_text
 
 READY = "Ready. Press Train for a fresh run with these settings; the curves and the grid update live."

@@ -4,21 +4,29 @@ and the idle status line are derived from a `RunState`; no handler decides them 
 
 Also the run's timeline record: a few fixed-noise grids kept beside the checkpoint (`timeline.npz`),
 because the checkpoint holds the metric history but not the grids, and a restored run should still
-animate from its first steps.
+animate from its first steps. And what a saved run needs to go on (its settings file, the data set it
+trained on), for Restore and for an uploaded checkpoint.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import gradio as gr
 import numpy as np
 import torch
 
+from gancls.checkpoint import META_NAME
+from gancls.errors import UserError
+
 from .session import TIMELINE_NAME, Session
 from .ui import thin
+
+if TYPE_CHECKING:
+    from .context import AppContext
 
 TIMELINE_GRIDS = 48  # grids kept in that file (~60 KB each before compression): enough frames for a GIF
 UPLOAD_DIR = "uploaded"  # session.run_dir / UPLOAD_DIR holds an uploaded checkpoint
@@ -79,6 +87,25 @@ class RunState:
         return (f"Generate and Probe use the uploaded checkpoint (step {self.model_steps:,}). It holds weights "
                 "only (no optimiser state), so it cannot be resumed: Train starts a fresh run, Reset goes back "
                 "to the pretrained model.")
+
+
+# ------------------------------------------------------------------ a saved run
+def data_for_run(ctx: AppContext, n_train: int, holdout: int) -> Any:
+    """The server's data set a saved run was trained on (by its size), for resuming it."""
+    for _label, choice in ctx.data_choices():
+        data = ctx.data_for(choice)
+        if len(data.train_labels) - holdout == n_train:
+            return data
+    raise UserError("this run was trained on a data set this server does not have, so it cannot be restored here")
+
+
+def read_meta(path: Path) -> dict[str, Any]:
+    """The settings file beside checkpoint `path` (its step, data size, train config); {} if unreadable."""
+    try:
+        meta = json.loads(path.with_name(META_NAME).read_text())
+    except (OSError, ValueError):
+        return {}
+    return meta if isinstance(meta, dict) else {}
 
 
 # ------------------------------------------------------------------ timeline record

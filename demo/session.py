@@ -1,41 +1,46 @@
-"""Per-browser-session state: the session's own trainer and trained model, kept apart from everyone else's."""
+"""One visitor's run state: the session's own trainer and trained model, kept apart from everyone else's.
+
+Every change to a Session goes through one of its methods (the architecture test in tests/test_train.py
+holds this): tabs say what happens (`start_run`, `use_upload`, `join`, `reset`), the session decides
+how its fields change and under which lock. The training line is demo/gate.py; where sessions live
+and the disk they may use, demo/store.py.
+"""
 
 from __future__ import annotations
 
 import copy
-import ctypes
-import ctypes.util
-import gc
 import os
-import re
 import shutil
 import threading
 import time
-import uuid
 import weakref
-from collections import OrderedDict
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Iterator, NamedTuple
 
 from gancls.checkpoint import META_NAME, WEIGHTS_NAME
+from gancls.errors import UserError
 from gancls.models import GANCLS
 from gancls.train import Trainer
 
-KEEP_SECONDS = 24 * 3600  # a left session's checkpoint stays restorable this long
-RUN_ID = re.compile(r"[0-9a-f]{32}")  # uuid4 hex: the only run ids the store ever makes
 TIMELINE_NAME = "timeline.npz"  # a run's fixed-noise grids beside its checkpoint (demo/runstate.py)
 RUN_FILES = (WEIGHTS_NAME, META_NAME, TIMELINE_NAME)  # what a kept run holds
-ANONYMOUS = "anonymous-"  # the key prefix of a raw API call's throwaway session
 
 
-class BusyError(ValueError):
+class BusyError(UserError):
     """The session is already training (or waiting to), or the server's training queue is full."""
 
 
-class RunNotFoundError(ValueError):
+class RunNotFoundError(UserError):
     """No kept run has this id (never made, expired, or not a run id at all)."""
+
+
+class PreviousRun(NamedTuple):
+    """The run a new one replaced (`Session.start_run`), to give back if the new one trains nothing."""
+
+    trainer: Trainer | None
+    fine_tuned: weakref.ref | None
 
 
 @dataclass
@@ -56,7 +61,9 @@ class Session:
     put_away: str | None = None  # run id of this visitor's run that was saved and freed while they were idle
     joined: Any = None  # the class run (demo/classroom.py SharedRun) whose model Generate and Probe use instead
     last_used: float = field(default_factory=time.monotonic)
-    lock: threading.Lock = field(default_factory=threading.Lock)
+    # Re-entrant: a tab may hold it across several steps (an upload checks, copies and then calls use_upload)
+    # while the methods it calls take it again.
+    lock: threading.RLock = field(default_factory=threading.RLock)
 
     @contextmanager
     def training(self) -> Iterator[None]:
@@ -75,6 +82,11 @@ class Session:
                 if self.closed:
                     self._retire()
 
+    def check_idle(self, action: str) -> None:
+        """BusyError if this session trains (or waits to): `action` (e.g. 'upload') must wait for Stop."""
+        if self.running:
+            raise BusyError(f"this session is training: press Stop first, then {action}")
+
     def request_stop(self) -> bool:
         """Ask a running Train/Resume (or ablation) to stop after its current step; False if none runs."""
         with self.lock:
@@ -83,6 +95,32 @@ class Session:
             self.stop.set()
             return True
 
+    def touch(self) -> None:
+        """The visitor did something: the session is not idle (the store expires idle ones)."""
+        self.last_used = time.monotonic()
+
+    def start_run(self, trainer: Trainer, *, fine_tuned: bool) -> PreviousRun:
+        """Make a new run's `trainer` this session's (`fine_tuned`: it starts from the pretrained weights);
+        returns the run it replaces, for `put_back` should the new one train nothing."""
+        with self.lock:
+            previous = PreviousRun(self.trainer, self.fine_tuned)
+            self.trainer = trainer
+            self.fine_tuned = weakref.ref(trainer) if fine_tuned else None
+        return previous
+
+    def put_back(self, failed: Trainer, previous: PreviousRun) -> None:
+        """A new run that trained nothing gives the session back its previous run, on disk too (unless Reset or
+        an upload replaced it meanwhile)."""
+        with self.lock:
+            if self.trainer is not failed:
+                return
+            self.trainer, self.fine_tuned = previous
+        if previous.trainer is not None:
+            previous.trainer.save()  # the failed run's save-on-exit overwrote the previous checkpoint
+        elif self.checkpoint is None or self.checkpoint.parent != self.run_dir:
+            for name in (WEIGHTS_NAME, META_NAME):
+                (self.run_dir / name).unlink(missing_ok=True)
+
     def adopt(self, trainer: Trainer, checkpoint: Path | None) -> None:
         """Make the trainer's current model the one Generate and Probe use (a copy: training may go on)."""
         model = copy.deepcopy(trainer.model).cpu().eval()
@@ -90,6 +128,33 @@ class Session:
             self.model, self.model_steps, self.put_away, self.joined = model, trainer.step_count, None, None
             if checkpoint is not None:
                 self.checkpoint = checkpoint
+
+    def use_restored(self, trainer: Trainer, checkpoint: Path | None) -> None:
+        """A kept run brought back (Restore): its trainer is this session's run again, and its model in use."""
+        with self.lock:
+            self.trainer = trainer
+        self.adopt(trainer, checkpoint)
+
+    def use_upload(self, trainer: Trainer | None, model: GANCLS, steps: int, checkpoint: Path) -> None:
+        """An uploaded checkpoint replaces the session's run: `model` (CPU, eval mode) is used from now on;
+        `trainer` continues it (None: it cannot be resumed); Download hands back `checkpoint`."""
+        with self.lock:
+            self.check_idle("upload")
+            self.trainer, self.model, self.model_steps, self.checkpoint = trainer, model, steps, checkpoint
+
+    def join(self, shared: Any) -> None:
+        """Use the class run `shared` (demo/classroom.py SharedRun) for Generate and Probe from now on."""
+        with self.lock:
+            self.joined = shared
+
+    def release(self) -> bool:
+        """Drop the trainer and models of a session that left the store; False while its run still ends
+        (it saves and is kept on its own, see `training`)."""
+        with self.lock:
+            if self.running:
+                return False
+            self.trainer = self.model = None
+            return True
 
     def reset(self, wait: float = 10.0) -> None:
         """Stop any training, forget the session's run and model, go back to the pretrained model."""
@@ -138,31 +203,7 @@ class Session:
 
     def _copy_to_keep(self) -> bool:
         # Called with the lock held.
-        if self.keep_dir is None or not (self.run_dir / WEIGHTS_NAME).is_file():
-            return False
-        # Into a temp name, then renamed: the kept run is whole or absent. A hard link costs no disk and
-        # no time (the engine replaces its files on save, so the link keeps this version); runs/ may be
-        # on another disk, then it is a copy.
-        tmp = self.keep_dir.with_name(f".{self.keep_dir.name}.tmp")
-        old = self.keep_dir.with_name(f".{self.keep_dir.name}.old")
-        try:
-            shutil.rmtree(tmp, ignore_errors=True)
-            tmp.mkdir(parents=True)
-            for name in RUN_FILES:
-                if (self.run_dir / name).is_file():
-                    try:
-                        os.link(self.run_dir / name, tmp / name)
-                    except OSError:
-                        shutil.copy2(self.run_dir / name, tmp / name)  # keeps the save time
-            if self.keep_dir.exists():
-                shutil.rmtree(old, ignore_errors=True)
-                os.replace(self.keep_dir, old)
-            os.replace(tmp, self.keep_dir)
-            shutil.rmtree(old, ignore_errors=True)
-            return True
-        except OSError:
-            shutil.rmtree(tmp, ignore_errors=True)
-            return False  # runs/ unwritable or full: the live copy in the temp folder is still there
+        return self.keep_dir is not None and keep_run(self.run_dir, self.keep_dir)
 
     def _retire(self) -> None:
         # Called with the lock held, once training has ended (the trainer saved on its way out).
@@ -174,365 +215,30 @@ class Session:
         shutil.rmtree(self.run_dir, ignore_errors=True)
 
 
-def release_memory() -> None:
-    """Free what a dropped session held and hand it back to the OS (glibc keeps freed heap otherwise)."""
-    gc.collect()  # the model and optimiser sit in reference cycles (modules, hooks)
-    name = ctypes.util.find_library("c")
-    if name and hasattr(ctypes.CDLL(name), "malloc_trim"):
-        ctypes.CDLL(name).malloc_trim(0)
-
-
-class TrainingGate:
-    """Admission to the training threads: `slots` runs at once, at most `max_waiting` more in line.
-
-    Gradio's queue is shared by every event, so training waits here instead, in a line of its own:
-    a run beyond the line is refused at once, and Generate and Probe always find queue places.
-    One place per session is the Session's own busy flag (`Session.training`).
-    """
-
-    def __init__(self, slots: int, max_waiting: int):
-        self.slots, self.max_waiting = slots, max_waiting
-        self._running: dict[str, float] = {}  # session id -> when its slot frees at the latest (monotonic)
-        self._line: list[str] = []  # session ids, first come first served
-        self._seconds: dict[str, float] = {}  # session id -> its run's longest time (for the estimated start)
-        self._cond = threading.Condition()
-
-    @contextmanager
-    def place(self, session: Session, seconds: float = 0.0) -> Iterator[Callable[[float], int]]:
-        """Join the line; yields `wait(timeout) -> runs ahead` (0: the slot is taken, the run may start).
-
-        `seconds`: the longest the run may train (its time budget, within the server's cap), for
-        `estimated_start`. Refuses with BusyError when the line is full. The slot or the place is
-        given up on exit.
-        """
-        with self._cond:
-            if len(self._line) >= self.max_waiting and len(self._running) >= self.slots:
-                raise BusyError(f"the server's training line is full ({self.max_waiting} runs waiting for "
-                                f"{self.slots} training slot{'s' * (self.slots > 1)}): try again in a few minutes")
-            self._line.append(session.id)
-            self._seconds[session.id] = seconds
-
-        def wait(timeout: float) -> int:
-            with self._cond:
-                deadline = time.monotonic() + timeout
-                while True:
-                    if session.id in self._running:
-                        return 0
-                    stopped = session.stop.is_set()  # Stop pressed while waiting: never takes the slot
-                    first = bool(self._line) and self._line[0] == session.id
-                    if first and not stopped and len(self._running) < self.slots:
-                        self._line.pop(0)
-                        self._running[session.id] = time.monotonic() + self._seconds.get(session.id, 0.0)
-                        self._cond.notify_all()
-                        return 0
-                    left = deadline - time.monotonic()
-                    if left <= 0 or stopped:
-                        return self._line.index(session.id) + 1 if session.id in self._line else 1
-                    self._cond.wait(min(left, 0.25))
-
-        try:
-            yield wait
-        finally:
-            with self._cond:
-                self._running.pop(session.id, None)
-                self._seconds.pop(session.id, None)
-                if session.id in self._line:
-                    self._line.remove(session.id)
-                self._cond.notify_all()
-
-    def waiting(self) -> int:
-        """Runs in line now."""
-        with self._cond:
-            return len(self._line)
-
-    def estimated_start(self, session_id: str) -> float | None:
-        """Seconds until this waiting run gets a slot at the latest, if the runs before it use their whole
-        time (first come, first served); None if it is not in the line. Runs often end sooner (Stop)."""
-        with self._cond:
-            if session_id not in self._line:
-                return None
-            now = time.monotonic()
-            free = sorted([max(0.0, end - now) for end in self._running.values()] +
-                          [0.0] * max(0, self.slots - len(self._running)))
-            for ahead in self._line[:self._line.index(session_id)]:
-                free[0] += self._seconds.get(ahead, 0.0)  # the earliest free slot takes the next in line
-                free.sort()
-            return free[0]
-
-
-def folder_bytes(path: Path) -> int:
-    """Bytes of the files under `path` (links counted once each; unreadable ones as 0)."""
-    total = 0
-    for f in path.rglob("*"):
-        try:
-            st = f.lstat()
-        except OSError:
-            continue
-        if not f.is_symlink() and f.is_file():
-            total += st.st_size // max(st.st_nlink, 1)  # a run kept by a hard link is not counted twice
-    return total
-
-
-def pid_alive(pid: int) -> bool:
-    """Whether a process with this id exists (a process we may not signal counts as alive)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+def keep_run(run_dir: Path, keep_dir: Path) -> bool:
+    """Copy the run in `run_dir` to `keep_dir` (whole or not at all); False if there is none or it could not."""
+    if not (run_dir / WEIGHTS_NAME).is_file():
         return False
-    except (PermissionError, OverflowError, ValueError):
-        return pid > 0
-    return True
-
-
-PID_FILE = ".pid"  # in the app's temp folder: the process that owns it
-APP_TEMP_PREFIX = "gancls-app-"
-
-
-def adopt_orphans(parent: Path, keep_root: Path | None, own: Path | None = None,
-                  stale_seconds: float = KEEP_SECONDS) -> int:
-    """At start-up: the temp folders of app processes that died (kill -9, a crash) give their runs to
-    `keep_root`, where Restore finds them, and are deleted. Returns how many runs were adopted.
-
-    A folder whose process still runs is left alone; one without a process id (an older version's)
-    is adopted from, and deleted once it is `stale_seconds` old.
-    """
-    adopted = 0
-    for d in parent.glob(f"{APP_TEMP_PREFIX}*"):
-        if not d.is_dir() or (own is not None and d.resolve() == own.resolve()):
-            continue
-        try:
-            pid: int | None = int((d / PID_FILE).read_text().strip())
-        except (OSError, ValueError):
-            pid = None
-        if pid is not None and pid != os.getpid() and pid_alive(pid):
-            continue
-        for run in (r for r in d.iterdir() if r.is_dir() and RUN_ID.fullmatch(r.name)):
-            weights, target = run / WEIGHTS_NAME, (keep_root / run.name) if keep_root is not None else None
-            if target is None or not weights.is_file():
-                continue
-            kept = target / WEIGHTS_NAME
-            if not kept.is_file() or kept.stat().st_mtime < weights.stat().st_mtime:  # the newer save wins
-                adopted += Session(id="orphan", run_dir=run, keep_dir=target)._copy_to_keep()
-        try:
-            stale = time.time() - d.stat().st_mtime > stale_seconds
-        except OSError:
-            continue
-        if pid is not None or stale:
-            shutil.rmtree(d, ignore_errors=True)
-    return adopted
-
-
-class SessionStore:
-    """Sessions by Gradio session hash; idle ones expire, the oldest idle ones go past `capacity`.
-
-    Live sessions work in `root` (a temp folder); their checkpoints are also kept in
-    `keep_root/<run id>` after every autosave and when the session ends, for `keep_seconds`, so the
-    visitor can restore it (see `find_run`), after a crash of the server too. `keep_root` stays under
-    `runs_quota` bytes and `root` under `temp_quota` (oldest out first, see `prune`).
-    """
-
-    def __init__(self, root: Path, idle_seconds: float = 15 * 60, capacity: int = 200,
-                 keep_root: Path | None = None, keep_seconds: float = KEEP_SECONDS,
-                 anonymous_seconds: float = 60.0, runs_quota: float = 2 * 2**30, temp_quota: float = 2**30,
-                 train_slots: int = 1, train_waiting: int = 8):
-        self.root, self.idle_seconds, self.capacity = Path(root), idle_seconds, capacity
-        self.keep_root, self.keep_seconds = (Path(keep_root) if keep_root else None), keep_seconds
-        self.anonymous_seconds, self.runs_quota, self.temp_quota = anonymous_seconds, runs_quota, temp_quota
-        self.gate = TrainingGate(train_slots, train_waiting)
-        self._sessions: OrderedDict[str, Session] = OrderedDict()
-        self._put_away: OrderedDict[str, str] = OrderedDict()  # session hash -> run id freed while idle
-        self._lock = threading.Lock()
-        self._next_prune = 0.0
-        self._kept_mtime = -1  # the runs folder's mtime when it was last trimmed
-        self.on_free: Callable[[Session], None] | None = None  # told when a session leaves (its class code ends)
-
-    def get(self, session_hash: str | None) -> Session:
-        """The caller's session, created on first use."""
-        key = session_hash or f"{ANONYMOUS}{uuid.uuid4().hex}"  # no session: a throwaway one
-        with self._lock:
-            session = self._sessions.get(key)
-            if session is None:
-                run_id = uuid.uuid4().hex  # not the hash: nothing guessable on disk
-                keep = self.keep_root / run_id if self.keep_root is not None else None
-                session = self._sessions[key] = Session(id=key, run_dir=self.root / run_id, keep_dir=keep,
-                                                        put_away=self._put_away.pop(key, None))
-            self._sessions.move_to_end(key)
-            session.last_used = time.monotonic()
-            expired = self._expired(keep=key)
-        for old in expired:
-            self._free(old)
-        if expired:
-            release_memory()
-        self.prune()
-        return session
-
-    def drop(self, session_hash: str | None) -> None:
-        """Forget a session (the tab was closed or reloaded)."""
-        with self._lock:
-            session = self._sessions.pop(session_hash, None) if session_hash else None
-        if session is not None and self._free(session):
-            release_memory()
-        self.prune()
-
-    def _free(self, session: Session) -> bool:
-        """Close a session that left the store (its run is kept) and drop its model; True if it held one."""
-        if self.on_free is not None:
-            self.on_free(session)
-        had_model = session.trainer is not None or session.model is not None
-        session.close()
-        with session.lock:
-            if session.running:
-                return False  # the run ends on its own, saves, and is kept (see Session.training)
-            session.trainer = session.model = None
-        return had_model
-
-    def put_away(self, session_hash: str | None) -> str | None:
-        """The id of this visitor's run that was saved and freed while they were idle (Restore brings it
-        back), unless they have trained, restored or reset since; None otherwise. Does not count as activity."""
-        with self._lock:
-            session = self._sessions.get(session_hash) if session_hash else None
-            run_id = session.put_away if session is not None else self._put_away.get(session_hash or "")
-        return run_id if run_id is not None and self.find_run(run_id) is not None else None
-
-    def find_run(self, run_id: str | None) -> Path | None:
-        """The checkpoint file of run `run_id` (a live session's or a kept one), or None."""
-        if not isinstance(run_id, str) or not RUN_ID.fullmatch(run_id):
-            return None  # never build a path from anything but our own id format
-        with self._lock:
-            live = [s.run_dir for s in self._sessions.values() if s.run_id == run_id]
-        dirs = live + ([self.keep_root / run_id] if self.keep_root is not None else [])
-        return next((d / WEIGHTS_NAME for d in dirs if (d / WEIGHTS_NAME).is_file()), None)
-
-    def prune(self, now: float | None = None) -> int:
-        """Keep both folders within their limits (at most once a minute unless `now` is given).
-
-        Kept runs older than `keep_seconds` go, then the oldest kept runs until the runs folder is
-        under `runs_quota` (those of live sessions last); in the temp folder, pictures and files made
-        for downloads go oldest first until it is under `temp_quota`, then the folders of sessions
-        that are gone. Returns how many kept runs were removed.
-        """
-        if now is None:
-            if time.monotonic() < self._next_prune:
-                return self._trim_kept_if_changed()
-            self._next_prune, now = time.monotonic() + 60, time.time()
-        self._trim_temp()
-        if self.keep_root is None or not self.keep_root.is_dir():
-            return 0
-        removed = self._expire_kept(now)
-        return removed + self._trim_kept()
-
-    def _trim_kept_if_changed(self) -> int:
-        # A run kept since the last look (the runs folder's mtime changes when one is renamed into it) is
-        # trimmed for at once, not a minute later: 60 visitors leaving in 10 minutes overshot the quota
-        # by 44 % between minutely prunes (bench/classroom.py visitors). One stat per call otherwise.
-        try:
-            changed = self.keep_root is not None and self.keep_root.stat().st_mtime_ns != self._kept_mtime
-        except OSError:
-            return 0
-        return self._trim_kept() if changed else 0
-
-    def _live_run_ids(self) -> set[str]:
-        with self._lock:
-            return {s.run_id for s in self._sessions.values()}
-
-    def _trim_kept(self) -> int:
-        assert self.keep_root is not None
-        self._kept_mtime = self.keep_root.stat().st_mtime_ns  # before: a run kept meanwhile is seen next time
-        runs = []
-        for d in self.keep_root.iterdir():
-            if d.is_dir() and RUN_ID.fullmatch(d.name):
+    # Into a temp name, then renamed: the kept run is whole or absent. A hard link costs no disk and
+    # no time (the engine replaces its files on save, so the link keeps this version); runs/ may be
+    # on another disk, then it is a copy.
+    tmp = keep_dir.with_name(f".{keep_dir.name}.tmp")
+    old = keep_dir.with_name(f".{keep_dir.name}.old")
+    try:
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        for name in RUN_FILES:
+            if (run_dir / name).is_file():
                 try:
-                    runs.append((d.stat().st_mtime, d, folder_bytes(d)))
+                    os.link(run_dir / name, tmp / name)
                 except OSError:
-                    continue
-        total, live, removed = sum(r[2] for r in runs), self._live_run_ids(), 0
-        # Oldest first; a live session's autosaved copy only when nothing else is left.
-        for _, d, size in sorted(runs, key=lambda r: (r[1].name in live, r[0])):
-            if total <= self.runs_quota:
-                break
-            shutil.rmtree(d, ignore_errors=True)
-            total, removed = total - size, removed + 1
-        return removed
-
-    def _trim_temp(self) -> None:
-        if not self.root.is_dir() or folder_bytes(self.root) <= self.temp_quota:
-            return
-        live = self._live_run_ids()
-        for d in self.root.iterdir():  # folders of sessions that are gone (their runs were kept)
-            if d.is_dir() and d.name not in live:
-                shutil.rmtree(d, ignore_errors=True)
-        files = []
-        for f in self.root.rglob("*"):
-            if f.is_file() and f.name not in RUN_FILES and f.parent.name != "uploaded" and not f.name.startswith("."):
-                try:
-                    files.append((f.stat().st_mtime, f))
-                except OSError:
-                    continue
-        total, cutoff = folder_bytes(self.root), time.time() - 60  # a picture a page is fetching now stays
-        for mtime, f in sorted(files):
-            if total <= self.temp_quota or mtime > cutoff:
-                break
-            try:
-                size = f.stat().st_size
-                f.unlink()
-                total -= size
-            except OSError:
-                continue
-
-    def _expire_kept(self, now: float) -> int:
-        assert self.keep_root is not None
-        removed = 0
-        for d in self.keep_root.iterdir():
-            try:
-                old = now - d.stat().st_mtime > self.keep_seconds
-            except OSError:
-                continue
-            if d.is_dir() and (RUN_ID.fullmatch(d.name) or d.name.endswith((".tmp", ".old"))) and old:
-                shutil.rmtree(d, ignore_errors=True)
-                removed += 1
-        return removed
-
-    def shutdown(self, wait: float = 10.0) -> int:
-        """Stop every session's training, wait up to `wait` s for the saves, keep the checkpoints; returns how many runs were kept."""
-        with self._lock:
-            sessions = list(self._sessions.values())
-            self._sessions.clear()
-        for s in sessions:
-            s.stop.set()
-        deadline = time.monotonic() + wait
-        while any(s.running for s in sessions) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        for s in sessions:
-            s.close()
-        return sum(1 for s in sessions if s.keep_dir is not None and (s.keep_dir / WEIGHTS_NAME).is_file())
-
-    def __len__(self) -> int:
-        return len(self._sessions)
-
-    def _expired(self, keep: str) -> list[Session]:
-        # Called with the lock held. Training sessions are never evicted. A raw API call's throwaway
-        # session cannot be called again, so it goes as soon as it is idle for a moment.
-        now, out = time.monotonic(), []
-        for key, s in list(self._sessions.items()):
-            too_many = len(self._sessions) > self.capacity
-            idle = self.anonymous_seconds if key.startswith(ANONYMOUS) else self.idle_seconds
-            if key != keep and not s.running and (too_many or now - s.last_used > idle):
-                out.append(self._sessions.pop(key))
-                had_run = s.model is not None or s.trainer is not None
-                if s.keep_dir is not None and not key.startswith(ANONYMOUS) and (had_run or s.put_away):
-                    # The visitor may come back to this tab: the page then says where the run went.
-                    self._put_away[key] = s.run_id if had_run else s.put_away
-                    while len(self._put_away) > 4 * self.capacity:
-                        self._put_away.popitem(last=False)
-        return out
-
-    def sweep(self) -> int:
-        """Free the sessions idle past their time now (get() does it too, but only when someone calls)."""
-        with self._lock:
-            expired = self._expired(keep="")
-        for old in expired:
-            self._free(old)
-        if expired:
-            release_memory()
-        self.prune()
-        return len(expired)
+                    shutil.copy2(run_dir / name, tmp / name)  # keeps the save time
+        if keep_dir.exists():
+            shutil.rmtree(old, ignore_errors=True)
+            os.replace(keep_dir, old)
+        os.replace(tmp, keep_dir)
+        shutil.rmtree(old, ignore_errors=True)
+        return True
+    except OSError:
+        shutil.rmtree(tmp, ignore_errors=True)
+        return False  # runs/ unwritable or full: the live copy in the temp folder is still there

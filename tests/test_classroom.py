@@ -18,7 +18,9 @@ from gradio_helpers import (
 from PIL import Image
 
 from demo.classroom import CODE_ALPHABET, CODE_FORMAT, Classroom, new_code, read_lesson
-from demo.session import Session, TrainingGate
+from demo.gate import TrainingGate
+from demo.pipeline import run_events
+from demo.session import Session
 
 # device, data, seconds, epochs, max_steps, arch, batch, lr_d, lr_g, seed, objective, loss
 SMALL = ["auto", "embedded", 30, 0, 0, "small", 32, 4e-4, 1e-3, 0, "gan-cls", "lsgan"]
@@ -150,8 +152,7 @@ def test_class_codes_are_random_and_end_with_the_owner(tmp_path: Path) -> None:
     assert len(codes) > 1990 and all(CODE_FORMAT.fullmatch(c) for c in codes)
     assert not set("01OIL") & set(CODE_ALPHABET)
     room = Classroom()
-    owner_session = Session(id="owner_session", run_dir=tmp_path / "run")
-    owner_session.model = object()  # has a run
+    owner_session = Session(id="owner_session", run_dir=tmp_path / "run", model=object())  # has a run
     shared = room.share(owner_session)
     assert room.find(f" {shared.code.lower()} ") is shared
     room.end(owner_session)
@@ -162,8 +163,7 @@ def test_class_codes_are_random_and_end_with_the_owner(tmp_path: Path) -> None:
 
 def test_snapshots_are_taken_between_steps_and_close_the_run(tmp_path: Path) -> None:
     room = Classroom()
-    owner_session = Session(id="owner_session", run_dir=tmp_path / "run")
-    owner_session.model = object()
+    owner_session = Session(id="owner_session", run_dir=tmp_path / "run", model=object())
     shared = room.share(owner_session)
     closed = threading.Event()
 
@@ -178,7 +178,7 @@ def test_snapshots_are_taken_between_steps_and_close_the_run(tmp_path: Path) -> 
         finally:
             closed.set()
 
-    stream = room.snapshots(owner_session, FakeTrainer(), events())
+    stream = run_events(events(), [lambda event: room.snapshot(owner_session, FakeTrainer())])
     assert next(stream) == "metrics"
     model, steps = shared.model()
     assert steps == 7 and model is not FakeTrainer.model and not model.training
@@ -200,7 +200,7 @@ def test_lesson_links_preset_the_page_and_note_what_they_ignore() -> None:
 
 
 def test_a_newly_kept_run_is_trimmed_to_the_quota_at_once(tmp_path: Path) -> None:
-    from demo.session import WEIGHTS_NAME, SessionStore
+    from demo.store import WEIGHTS_NAME, SessionStore
 
     keep = tmp_path / "runs"
     keep.mkdir()

@@ -6,8 +6,10 @@ from pathlib import Path
 
 import torch
 
-import demo.tabs.train as train_tab
-from demo.tabs.train import GridJudged, RunView, judged
+import demo.live_judge as live_judge
+from demo.live_judge import GridJudged, LiveJudge
+from demo.pipeline import run_events
+from demo.tabs.train import RunView
 from gancls.config import Budget
 from gancls.judge import load_judge
 from gancls.train import CheckpointSaved, Finished, Metrics, Samples
@@ -26,7 +28,8 @@ def test_each_grid_is_preceded_by_the_judges_reading_of_it(mnist) -> None:
     metrics = Metrics(step=20, epoch=0.1, images_seen=1280, loss_d=1.0, loss_g=1.0, d_real=0.5, d_fake=0.5,
                       d_wrong=0.5, images_per_s=100.0, elapsed=1.0, progress=0.1)
     source = [metrics, right, wrong]
-    out = list(judged(iter(source), judge, share=1.0))  # share 1: a grid that comes after a reading ends is read
+    # share 1: a grid that comes after a reading ends is read
+    out = list(run_events(iter(source), [LiveJudge(judge, share=1.0)]))
     readings = [e for e in out if isinstance(e, GridJudged)]
     assert [type(e) for e in out if not isinstance(e, GridJudged)] == [type(e) for e in source]
     assert [out[out.index(r) + 1] for r in readings] == [right, wrong]  # each reading just before its grid
@@ -47,13 +50,13 @@ class Clock:
 
 def test_grids_are_read_only_within_the_share_and_the_last_grid_always(mnist, monkeypatch) -> None:
     clock, judge = Clock(cost=0.05), load_judge()
-    real_predict = train_tab.judge_predict
+    real_predict = live_judge.judge_predict
 
     def slow_predict(*args, **kwargs):
         clock.t += clock.cost
         return real_predict(*args, **kwargs)
 
-    monkeypatch.setattr(train_tab, "judge_predict", slow_predict)
+    monkeypatch.setattr(live_judge, "judge_predict", slow_predict)
     grids = [real_grid(mnist, 2, step=10 * (i + 1)) for i in range(8)]  # one a second, at t = 0 .. 7
 
     def run():
@@ -63,7 +66,7 @@ def test_grids_are_read_only_within_the_share_and_the_last_grid_always(mnist, mo
         yield CheckpointSaved(80, Path("ckpt"))
         yield Finished(80, "time", "used the time budget", None)
 
-    out = list(judged(run(), judge, share=0.02, clock=clock))
+    out = list(run_events(run(), [LiveJudge(judge, share=0.02, clock=clock)]))
     # A 0.05 s reading at a 2 % share is due 2.5 s after it starts: the grids at t = 0, 3 and 6 ...
     readings = [e for e in out if isinstance(e, GridJudged)]
     assert [r.step for r in readings] == [10, 40, 70, 80]
@@ -76,7 +79,7 @@ def test_grids_are_read_only_within_the_share_and_the_last_grid_always(mnist, mo
 
 def test_without_a_judge_the_events_pass_unchanged(mnist) -> None:
     grid = real_grid(mnist, 2, step=5)
-    assert list(judged(iter([grid]), None)) == [grid]
+    assert list(run_events(iter([grid]), [LiveJudge(None)])) == [grid]
 
 
 def test_closing_it_closes_the_run() -> None:
@@ -89,7 +92,7 @@ def test_closing_it_closes_the_run() -> None:
         finally:
             closed.append(True)  # where the engine saves
 
-    events = judged(run(), None)
+    events = run_events(run(), [LiveJudge(None)])
     next(events)
     events.close()
     assert closed == [True]

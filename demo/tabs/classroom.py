@@ -66,8 +66,7 @@ class ClassTab:
         session = self.ctx.session(request)
         if shared.owner is session:
             raise UserError("this is your own class code: your page already uses your run")
-        with session.lock:
-            session.joined = shared
+        session.join(shared)
         return self.ctx.using(session)
 
     async def watch(self, code: str) -> AsyncIterator[tuple]:

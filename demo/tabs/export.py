@@ -18,10 +18,9 @@ from gancls.train import Trainer
 
 from ..context import AppContext
 from ..limits import MAX_UPLOAD_MB
-from ..runstate import UPLOAD_DIR, grids_of
-from ..session import TIMELINE_NAME, BusyError, Session
+from ..runstate import UPLOAD_DIR, data_for_run, grids_of
+from ..session import TIMELINE_NAME, Session
 from ..ui import INFER, user_errors
-from .train import data_for_run
 
 UPLOAD_MAX_BYTES = MAX_UPLOAD_MB * 2**20  # a `seed` run with its optimiser state is about 151 MB
 TIMELINE_HELP = """**Training as a film.** During a Train run the app records the fixed-noise grid every few
@@ -81,9 +80,8 @@ class ExportTab:
             ckpt = load_checkpoint(file, max_bytes=UPLOAD_MAX_BYTES)  # CheckpointError (a UserError) if unusable
         except CheckpointError as err:
             raise plain_upload_error(err, file, name) from None
-        with session.lock:
-            if session.running:
-                raise BusyError("this session is training: press Stop first, then upload")
+        with session.lock:  # no run may start while the upload replaces this one
+            session.check_idle("upload")
             session.run_dir.mkdir(parents=True, exist_ok=True)
             kept = session.run_dir / UPLOAD_DIR / "gancls.safetensors"
             kept.parent.mkdir(exist_ok=True)
@@ -91,8 +89,7 @@ class ExportTab:
             (session.run_dir / TIMELINE_NAME).unlink(missing_ok=True)  # the old run's grids are not this one's
             # The upload replaces the session's run; with optimiser state it becomes a run Resume continues.
             trainer, why_not = self._resumable(kept, ckpt)
-            session.trainer, session.model, session.model_steps = trainer, ckpt.model.cpu().eval(), ckpt.step
-            session.checkpoint = kept
+            session.use_upload(trainer, ckpt.model.cpu().eval(), ckpt.step, kept)
         train_cfg = ckpt.meta.get("train_config")
         objective = train_cfg.get("objective") if isinstance(train_cfg, dict) else None
         message = (f"Loaded **{html.escape(name)}**: a {ckpt.model.cfg.arch} model trained for {ckpt.step:,} steps"

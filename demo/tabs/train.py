@@ -7,35 +7,28 @@ Layout and handlers side by side. Each handler's parameters are exactly its even
 from __future__ import annotations
 
 import copy
-import json
-import math
-import time
-import weakref
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Iterator
 
 import gradio as gr
-import torch
 
-from gancls import validate
-from gancls.checkpoint import META_NAME, WEIGHTS_NAME
-from gancls.config import ARCHES, LOSSES, OBJECTIVES, Budget, ModelConfig, TrainConfig, model_preset, train_preset
+from gancls.config import ARCHES, LOSSES, OBJECTIVES, Budget, train_preset
 from gancls.draw import labelled_grid, save_png_fast
 from gancls.errors import UserError
-from gancls.judge import judge_predict
 from gancls.models import GANCLS
 from gancls.train import CheckpointSaved, Event, Finished, Samples, Started, Trainer
 
 from ..components import WholeNumber
 from ..context import AppContext
+from ..forms import capped_budget, read_settings, wait_text
 from ..live import live
+from ..live_judge import GridJudged
+from ..pipeline import run_pipeline
 from ..replay_view import ReplayView
-from ..runstate import RunState, grids_of, load_grids, save_grids
+from ..runstate import RunState, data_for_run, grids_of, load_grids, read_meta, save_grids
 from ..session import TIMELINE_NAME, RunNotFoundError, Session
 from ..ui import (D_CURVES, LOSS_CURVES, NOTHING_TRAINING, UPDATE_EVERY, curves, d_plot, kept_file, loss_plot, png,
                   session_hash, status_html, user_errors)
-from ..zerogpu import chunked_run
 
 RUNNING = ("Training… Press Stop to keep the model as it is now; when the run ends, "
            "Generate and Probe switch to it.")
@@ -69,84 +62,7 @@ accuracy" is the share of the grid's digits it reads as their row's label (10 % 
 training, so on a slow CPU it reads only some grids; a step in brackets says which grid the figure is from."""
 
 
-# ---------------------------------------------------------------- settings
-def read_budget(seconds: Any, epochs: Any, max_steps: Any) -> Budget:
-    """The budget fields (empty or 0 = no limit); at least one must be set. The server's cap per click
-    is applied by TrainTab._budget (`--max-run-seconds`)."""
-    budget = Budget(seconds=validate.limit("Time budget", seconds, 7 * 24 * 3600),
-                    epochs=validate.limit("Epochs", epochs, 1000),
-                    steps=validate.limit("Max steps", max_steps, 10**9, integer=True))
-    if budget.unlimited:
-        raise UserError("no budget: set a time budget, a number of epochs or a step limit so training can end")
-    return budget
-
-
-def read_settings(*, arch: Any, objective: Any, loss: Any, batch_size: Any, lr_d: Any, lr_g: Any,
-                  seed: Any, max_batch: int = 8192, **intervals: Any) -> tuple[ModelConfig, TrainConfig]:
-    """(ModelConfig, TrainConfig) for a new run from the form; UserError names the bad field.
-
-    `max_batch`: this server's limit (demo/limits.py); `intervals`: e.g. the app's autosave_seconds.
-    """
-    for name, value in (("Model size", arch), ("Objective", objective), ("Loss", loss), ("D learning rate", lr_d),
-                        ("G learning rate", lr_g)):
-        if value is None or value == "":
-            raise UserError(f"{name} is empty: enter a value")
-    return model_preset(arch), train_preset(
-        arch, objective=objective, loss=loss, batch_size=validate.whole("Batch size", batch_size, 2, max_batch),
-        lr_d=lr_d, lr_g=lr_g, seed=validate.seed("Seed", seed), **intervals)
-
-
 # ---------------------------------------------------------------- live view
-# The judge reads the grid in chunks this big: 80 digits at once make an 8 MB first activation that
-# falls out of cache, and on the 2-core EPYC two chunks of 40 took about two thirds of one batch's time.
-GRID_JUDGE_BATCH = 40
-# Reading a grid pauses training (it runs between steps, on the run's cores), so grids are read only
-# while that stays within this share of the run's time: every grid on a GPU, fewer on a slow CPU.
-JUDGE_SHARE = 0.01
-
-
-@dataclass
-class GridJudged:
-    """The judge's label accuracy on the live grid of `step` (an app event; comes just before that Samples,
-    or, for a run's last grid, just before Finished)."""
-    step: int
-    accuracy: float
-
-
-def judged(events: Iterator[Event], judge: Any, share: float = JUDGE_SHARE,
-           clock: Callable[[], float] = time.perf_counter) -> Iterator[Event | GridJudged]:
-    """`events`, with the judge's reading of a Samples' grid just before it; closes `events` when closed.
-
-    A grid is read when the time since the last reading is at least its cost ÷ `share`; a grid left
-    unread that is the run's last gets its reading just before Finished. Iterate it where the events
-    are made: on a training thread the judge runs on the run's own cores between steps, rather than on
-    the thread relaying updates, which would take a core from them.
-    """
-    due, unread = -math.inf, None  # when the next reading is due (clock); the newest grid not read
-    try:
-        for event in events:
-            if judge is not None and isinstance(event, Samples):
-                if (start := clock()) >= due:
-                    yield read_grid(judge, event)
-                    due, unread = start + (clock() - start) / share, None
-                else:
-                    unread = event
-            elif isinstance(event, Finished) and unread is not None:
-                yield read_grid(judge, unread)
-            yield event
-    finally:
-        close = getattr(events, "close", None)
-        if close is not None:
-            close()  # a generator: the run ends and saves
-
-
-def read_grid(judge: Any, grid: Samples) -> GridJudged:
-    """The share of `grid`'s digits the judge reads as their row's label."""
-    y = torch.arange(10).repeat_interleave(grid.cols)  # [10 * cols]: the grid's rows are labels 0..9
-    hits = judge_predict(judge, grid.images, batch_size=GRID_JUDGE_BATCH).predictions == y
-    return GridJudged(grid.step, float(hits.float().mean()))
-
-
 class RunView:
     """What the Train tab shows of one run, built from its events (see live.py)."""
 
@@ -237,9 +153,8 @@ class TrainTab:
               objective: str, loss: str, start: str | None = SCRATCH, request: gr.Request = None) -> Iterator[tuple]:
         """Start a run with these settings (from random weights, or from the pretrained model's: `start`) and
         stream live curves, grid and progress."""
-        session = self.session(request)
-        budget, capped = self._budget(seconds, epochs, max_steps)
-        limits = self.ctx.limits
+        session, limits = self.session(request), self.ctx.limits
+        budget, capped = capped_budget(seconds, epochs, max_steps, limits.max_run_seconds)
         base = self._base(start)
         model_cfg, cfg = read_settings(arch=base.cfg.arch if base is not None else arch, objective=objective,
                                        loss=loss, batch_size=batch_size, lr_d=lr_d, lr_g=lr_g, seed=seed,
@@ -254,22 +169,16 @@ class TrainTab:
         # One run per session, waiting or training; the previous model stays in use until this run has trained.
         with session.training(), self.ctx.store.gate.place(session, budget.seconds or 0.0) as wait:
             yield from self._wait_for_slot(session, wait)
-            previous, previous_base = session.trainer, session.fine_tuned
             # A copy of the shared pretrained model: its own weights train, the one everyone uses never does.
             model = copy.deepcopy(base) if base is not None else None
             trainer = Trainer(model_cfg, cfg, data, device=dev, run_dir=session.run_dir, model=model)
             (session.run_dir / TIMELINE_NAME).unlink(missing_ok=True)  # a fresh run: the old timeline goes
-            with session.lock:
-                session.trainer = trainer
-                session.fine_tuned = weakref.ref(trainer) if base is not None else None
+            previous = session.start_run(trainer, fine_tuned=base is not None)
             try:
                 view = yield from self._stream(session, trainer, budget, (note + " " + capped).strip())
             finally:
                 if trainer.step_count == 0:  # failed or stopped before its first step: keep the previous run
-                    self._put_back(session, trainer, previous)
-                    with session.lock:
-                        if session.trainer is previous:
-                            session.fine_tuned = previous_base
+                    session.put_back(trainer, previous)
         final = self._final_if_current(session, trainer, view)
         if final is not None:
             yield final
@@ -292,7 +201,7 @@ class TrainTab:
         trainer = session.trainer
         if trainer is None:
             raise UserError("nothing to resume: press Train first (Resume continues your own run)")
-        budget, capped = self._budget(seconds, epochs, max_steps)
+        budget, capped = capped_budget(seconds, epochs, max_steps, self.ctx.limits.max_run_seconds)
         total = trainer.total_steps(budget)
         if total is not None and trainer.step_count >= total:
             raise UserError(f"this run has already done {trainer.step_count:,} of its {total:,} steps: raise Epochs "
@@ -306,21 +215,8 @@ class TrainTab:
         if final is not None:
             yield final
 
-    def _budget(self, seconds: Any, epochs: Any, max_steps: Any) -> tuple[Budget, str]:
-        """The budget fields, within this server's time per click (a budget in steps or epochs gets it too),
-        and a note saying so when the server's cap is what limits the run's time."""
-        budget, cap = read_budget(seconds, epochs, max_steps), self.ctx.limits.max_run_seconds
-        if budget.seconds is not None and budget.seconds > cap:
-            raise UserError(f"Time budget must be at most {cap:g} s per run on this server (got {budget.seconds:g}); "
-                            "press Resume to train longer")
-        if budget.seconds is not None:
-            return budget, ""
-        note = (f"This server caps each run at {cap:g} s (--max-run-seconds): the run stops then at the latest; "
-                "press Resume to go on.")
-        return Budget(seconds=cap, epochs=budget.epochs, steps=budget.steps), note
-
     def _wait_for_slot(self, session: Session, wait: Any) -> Iterator[tuple]:
-        """While the run waits in the training line (session.TrainingGate): a status with the runs ahead."""
+        """While the run waits in the training line (demo/gate.py TrainingGate): a status with the runs ahead."""
         while (ahead := wait(1.0)) > 0:
             if session.stop.is_set() or session.closed:
                 raise UserError("stopped before the run started (it was waiting for a training slot)")
@@ -332,19 +228,6 @@ class TrainTab:
             yield (status_html(state="waiting", message=message, stats=stats), gr.skip(), gr.skip(), gr.skip(),
                    self.ctx.using(session), gr.skip(), "")
 
-    @staticmethod
-    def _put_back(session: Session, failed: Trainer, previous: Trainer | None) -> None:
-        """A fresh run that trained nothing gives the session back its previous run, on disk too."""
-        with session.lock:
-            if session.trainer is not failed:
-                return  # Reset or an upload replaced it meanwhile
-            session.trainer = previous
-        if previous is not None:
-            previous.save()  # the failed run's save-on-exit overwrote the previous checkpoint
-        elif session.checkpoint is None or session.checkpoint.parent != session.run_dir:
-            for name in (WEIGHTS_NAME, META_NAME):
-                (session.run_dir / name).unlink(missing_ok=True)
-
     def _final_if_current(self, session: Session, trainer: Trainer, view: RunView) -> tuple | None:
         """The run's last view, unless Reset or leaving has redrawn or ended it (decided under the session's
         lock, so a Reset cannot delete files while they are drawn)."""
@@ -353,35 +236,14 @@ class TrainTab:
                 return self._final(session, view)
         return None
 
-    def _events(self, session: Session, trainer: Trainer, budget: Budget) -> Iterator[Event | GridJudged]:
-        judge = self.ctx.judge()
-        if self.ctx.gpu_chunk is not None:
-            return self._kept(session, judged(chunked_run(self.ctx.gpu_chunk, trainer, session.stop, budget), judge))
-        # The class run's model snapshots and the grid's judging run on the training thread, between steps.
-        run = lambda: judged(self.ctx.classroom.snapshots(session, trainer, trainer.run(budget, session.stop)), judge)
-        return self._kept(session, self.ctx.compute.stream(run))
-
-    def _kept(self, session: Session, events: Iterator[Event | GridJudged]) -> Iterator[Event | GridJudged]:
-        """The run's events; each autosave is also put in the runs folder, so a server crash loses at most
-        the autosave interval and Restore finds the run after a restart."""
-        try:
-            for event in events:
-                if isinstance(event, CheckpointSaved):
-                    session.keep_copy()
-                    self.ctx.store.prune()
-                yield event
-        finally:
-            close = getattr(events, "close", None)
-            if close is not None:
-                close()  # the visitor left: the run ends and saves on its thread
-
     def _stream(self, session: Session, trainer: Trainer, budget: Budget, note: str = "") -> Iterator[tuple]:
-        # Training runs on a training thread (compute.py); this loop only relays its events.
+        # Training and the work beside it run on a training thread (demo/pipeline.py); this loop only relays
+        # its events.
         session.run_dir.mkdir(parents=True, exist_ok=True)  # the live grid is written there
         view = RunView(trainer, budget, session.run_dir / "live_grid.png")
         try:
             first = True
-            for _ in live(self._events(session, trainer, budget), view.feed, self.update_every):
+            for _ in live(run_pipeline(self.ctx, session, trainer, budget), view.feed, self.update_every):
                 if view.finished is None:  # the 'Using:' line and the note change only when a run starts or ends
                     values = view.values()
                     self._publish(session, view, values)
@@ -505,14 +367,14 @@ class TrainTab:
     def restore(self, run_id: str, request: gr.Request) -> tuple:
         """Make a kept run (by the id the browser remembered) this session's model again; Resume continues it."""
         session = self.session(request)
-        if session.running:
-            raise UserError("this session is training: press Stop first, then Restore")
+        session.check_idle("Restore")
         path = self.ctx.store.find_run(run_id)
         if path is None:
             raise RunNotFoundError("that run is no longer kept (runs are kept 24 h after the tab closes)")
         with session.training():  # not while this session trains
             meta = read_meta(path)
-            data = self._data_for_run(int(meta.get("n_train", -1)), int(meta.get("train_config", {}).get("holdout", 0)))
+            holdout = int(meta.get("train_config", {}).get("holdout", 0))
+            data = data_for_run(self.ctx, int(meta.get("n_train", -1)), holdout)
             trainer = Trainer.resume(path, data, device=self.ctx.train_device("auto"), run_dir=session.run_dir,
                                      autosave_seconds=self.ctx.limits.autosave_seconds)
             session.run_dir.mkdir(parents=True, exist_ok=True)
@@ -520,8 +382,7 @@ class TrainTab:
             (session.run_dir / TIMELINE_NAME).unlink(missing_ok=True)
             save_grids(session.run_dir, grids)
             saved = trainer.save()  # this session's own copy: Download, and kept again if this tab closes
-            session.trainer = trainer
-            session.adopt(trainer, saved.path if saved else None)
+            session.use_restored(trainer, saved.path if saved else None)
         grid = labelled_grid(trainer.samples().images, range(10), trainer.cfg.sample_cols, scale=2)
         save_grids(session.run_dir, grids_of(trainer))
         status = status_html(state="done", message=f"Restored your run at step {trainer.step_count:,}. {AFTER}")
@@ -529,9 +390,6 @@ class TrainTab:
                 png(session, grid, "live_grid.png"), self.ctx.using(session), self._download(session),
                 f"Restored step {trainer.step_count:,}: Generate and Probe use it; Resume continues it.",
                 gr.Button(visible=False), session.run_id)
-
-    def _data_for_run(self, n_train: int, holdout: int) -> Any:
-        return data_for_run(self.ctx, n_train, holdout)
 
     # --------------------------------------------------------------- layout
     def build(self, page: gr.Blocks, using: gr.Markdown) -> None:
@@ -639,24 +497,3 @@ class TrainTab:
             self.offer, [tab_run, last_run], [restore_btn, offered], **quick)
         put_away_check.tick(self.put_away, None, [using, restore_btn, offered], **quick)
 
-
-def wait_text(seconds: float) -> str:
-    """'45 s' or '3 min' for an estimated wait."""
-    return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.0f} min"
-
-
-def data_for_run(ctx: AppContext, n_train: int, holdout: int) -> Any:
-    """The server's data set a saved run was trained on (by its size), for resuming it."""
-    for _label, choice in ctx.data_choices():
-        data = ctx.data_for(choice)
-        if len(data.train_labels) - holdout == n_train:
-            return data
-    raise UserError("this run was trained on a data set this server does not have, so it cannot be restored here")
-
-
-def read_meta(path: Path) -> dict[str, Any]:
-    try:
-        meta = json.loads(path.with_name(META_NAME).read_text())
-    except (OSError, ValueError):
-        return {}
-    return meta if isinstance(meta, dict) else {}
