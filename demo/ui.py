@@ -6,14 +6,16 @@ from __future__ import annotations
 import functools
 import html
 import inspect
+import logging
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, AsyncIterator, Callable, Iterator
 
 import gradio as gr
 import pandas as pd
+from gradio_client.exceptions import AppError
 
 from gancls.draw import save_png_fast
-from gancls.errors import UserError
+from gancls.errors import INTERNAL_ERROR, UserError, log_internal
 
 from .curves import LiveCurves
 from .session import Session
@@ -38,28 +40,77 @@ D_COLOURS = {"D(real, right label)": "#009E73", "D(fake, right label)": "#E69F00
 DASHES = {"#E69F00": "7 4", "#D55E00": "2 3"}
 NOTHING_TRAINING = "Nothing is training in this session."
 
+log = logging.getLogger(__name__)
+
+
+def shown_error(err: Exception, where: str) -> gr.Error:
+    """The toast a person sees for `err`, which escaped the handler `where`.
+
+    A UserError's message as it is; anything else is a bug (or the server's disk), so it is logged with its
+    traceback and the person is told so, with a reference to the log record, never the exception's text.
+    """
+    if isinstance(err, UserError):
+        text = str(err)
+    else:
+        ref = log_internal(log, where, err)
+        text = (f"could not read or write a file on the server (ref {ref})" if isinstance(err, OSError)
+                else INTERNAL_ERROR.format(ref=ref))
+    return gr.Error(html.escape(text[:1].upper() + text[1:]), print_exception=False)
+
 
 def user_errors(fn: Callable) -> Callable:
-    """Show UserError/ValueError/OSError messages as a clean gr.Error (generators too), never a traceback."""
-    def clean(e: Exception) -> gr.Error:
-        text = str(e) if isinstance(e, (UserError, ValueError)) else "could not read or write a file on the server"
-        return gr.Error(html.escape(text[:1].upper() + text[1:]), print_exception=False)
+    """Apply the error contract to a handler (plain, generator, async or async generator).
+
+    A UserError's message becomes a clean gr.Error; any other exception is logged with its traceback and
+    shown as an internal error (shown_error). A gr.Error the handler raises itself passes unchanged.
+    """
+    where = f"{fn.__module__}.{fn.__qualname__}"
+
+    if inspect.isasyncgenfunction(fn):
+        @functools.wraps(fn)
+        async def agen(*args: Any, **kwargs: Any) -> AsyncIterator[Any]:
+            inner = fn(*args, **kwargs)
+            try:
+                async for item in inner:
+                    yield item
+            except AppError:
+                raise
+            except Exception as e:
+                raise shown_error(e, where) from None
+            finally:
+                await inner.aclose()  # a cancelled stream closes the handler's own generator now
+        return agen
+
+    if inspect.iscoroutinefunction(fn):
+        @functools.wraps(fn)
+        async def coro(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return await fn(*args, **kwargs)
+            except AppError:
+                raise
+            except Exception as e:
+                raise shown_error(e, where) from None
+        return coro
 
     if inspect.isgeneratorfunction(fn):
         @functools.wraps(fn)
         def gen(*args: Any, **kwargs: Any) -> Iterator[Any]:
             try:
                 yield from fn(*args, **kwargs)
-            except (ValueError, OSError) as e:
-                raise clean(e) from None
+            except AppError:
+                raise
+            except Exception as e:
+                raise shown_error(e, where) from None
         return gen
 
     @functools.wraps(fn)
     def call(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
-        except (ValueError, OSError) as e:
-            raise clean(e) from None
+        except AppError:
+            raise
+        except Exception as e:
+            raise shown_error(e, where) from None
     return call
 
 
