@@ -199,3 +199,35 @@ def test_a_user_error_in_the_cli_is_still_one_error_line(ckpt: Path, tmp_path: P
     rc = cli.main(["train", "--device", "tpu", "--out", str(tmp_path / "r")])
     err = capsys.readouterr().err
     assert (rc, err) == (2, "error: unknown device 'tpu': choose one of auto, cpu, cuda, mps\n")
+
+
+# ------------------------------------------------------------------------ app start
+def test_app_start_a_bad_flag_is_one_error_line_and_a_bug_is_not(monkeypatch: pytest.MonkeyPatch,
+                                                                 capsys: pytest.CaptureFixture) -> None:
+    from demo import context, main
+    from gancls import device
+
+    monkeypatch.setattr(device, "share_malloc_arenas", lambda: None)  # main's process-wide setting: not here
+    with pytest.raises(SystemExit) as exit_:
+        main.main(["--train-concurrency", "0"])
+    assert exit_.value.code == 2
+    assert capsys.readouterr().err == "error: train concurrency must be at least 1 (got 0)\n"
+
+    def broken(*args: Any, **kwargs: Any) -> float:
+        raise ValueError(PLANTED)
+    monkeypatch.setattr(context, "busy_cores", broken)  # the first thing load_context asks
+    with pytest.raises(ValueError, match="^planted"):  # not turned into `error: …` exit 2: a traceback
+        main.main(["--train-concurrency", "1"])
+    assert "error:" not in capsys.readouterr().err
+
+
+def test_a_bad_number_in_the_environment_is_named(monkeypatch: pytest.MonkeyPatch,
+                                                  caplog: pytest.LogCaptureFixture) -> None:
+    from demo.main import build_parser
+
+    monkeypatch.setenv("GANCLS_MAX_BATCH", "lots")
+    monkeypatch.setenv("GANCLS_IDLE_MINUTES", "7.5")
+    with caplog.at_level(logging.WARNING, logger="demo.main"):
+        args = build_parser().parse_args([])
+    assert (args.max_batch, args.idle_minutes) == (1024, 7.5)
+    assert [r.getMessage() for r in caplog.records] == ["GANCLS_MAX_BATCH='lots' is not a whole number; using 1024"]
