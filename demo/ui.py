@@ -18,7 +18,7 @@ from gancls.draw import save_png_fast
 from gancls.errors import INTERNAL_ERROR, UserError, log_internal
 
 from .curves import LiveCurves
-from .session import Session
+from .session import BusyError, RunNotFoundError, Session
 
 PRIVATE = {"api_visibility": "private"}  # wiring the page needs but the public API does not
 INFER = {"concurrency_id": "infer", "concurrency_limit": 4}  # Generate, Probe and friends share 4 workers
@@ -41,6 +41,9 @@ DASHES = {"#E69F00": "7 4", "#D55E00": "2 3"}
 NOTHING_TRAINING = "Nothing is training in this session."
 
 log = logging.getLogger(__name__)
+# What is shown as a message: UserError, and two refusals demo/session.py still derives from ValueError (a
+# session that is busy, a run id no longer kept). Once they derive from UserError this is UserError alone.
+SHOWN = (UserError, BusyError, RunNotFoundError)
 
 
 def shown_error(err: Exception, where: str) -> gr.Error:
@@ -49,7 +52,7 @@ def shown_error(err: Exception, where: str) -> gr.Error:
     A UserError's message as it is; anything else is a bug (or the server's disk), so it is logged with its
     traceback and the person is told so, with a reference to the log record, never the exception's text.
     """
-    if isinstance(err, UserError):
+    if isinstance(err, SHOWN):
         text = str(err)
     else:
         ref = log_internal(log, where, err)
@@ -64,7 +67,9 @@ def user_errors(fn: Callable) -> Callable:
     A UserError's message becomes a clean gr.Error; any other exception is logged with its traceback and
     shown as an internal error (shown_error). A gr.Error the handler raises itself passes unchanged.
     """
-    where = f"{fn.__module__}.{fn.__qualname__}"
+    if getattr(fn, "follows_error_contract", False):
+        return fn
+    where = f"{getattr(fn, '__module__', None)}.{getattr(fn, '__qualname__', repr(fn))}"
 
     if inspect.isasyncgenfunction(fn):
         @functools.wraps(fn)
@@ -79,6 +84,7 @@ def user_errors(fn: Callable) -> Callable:
                 raise shown_error(e, where) from None
             finally:
                 await inner.aclose()  # a cancelled stream closes the handler's own generator now
+        agen.follows_error_contract = True  # type: ignore[attr-defined]
         return agen
 
     if inspect.iscoroutinefunction(fn):
@@ -90,6 +96,7 @@ def user_errors(fn: Callable) -> Callable:
                 raise
             except Exception as e:
                 raise shown_error(e, where) from None
+        coro.follows_error_contract = True  # type: ignore[attr-defined]
         return coro
 
     if inspect.isgeneratorfunction(fn):
@@ -101,6 +108,7 @@ def user_errors(fn: Callable) -> Callable:
                 raise
             except Exception as e:
                 raise shown_error(e, where) from None
+        gen.follows_error_contract = True  # type: ignore[attr-defined]
         return gen
 
     @functools.wraps(fn)
@@ -111,7 +119,23 @@ def user_errors(fn: Callable) -> Callable:
             raise
         except Exception as e:
             raise shown_error(e, where) from None
+    call.follows_error_contract = True  # type: ignore[attr-defined]
     return call
+
+
+def apply_error_contract(blocks: gr.Blocks) -> int:
+    """Wrap every Python handler of `blocks` in user_errors (those a tab wrapped already stay as they are).
+
+    So the contract holds for each event of the page, whichever tab wired it; returns how many were wrapped
+    here. Call it once the page is built: Gradio has read each handler's kind (generator or not) by then,
+    and the wrapper keeps it.
+    """
+    wrapped = 0
+    for block_fn in blocks.fns.values():
+        if block_fn.fn is not None and not getattr(block_fn.fn, "follows_error_contract", False):
+            block_fn.fn = user_errors(block_fn.fn)
+            wrapped += 1
+    return wrapped
 
 
 def session_hash(request: gr.Request | None) -> str | None:

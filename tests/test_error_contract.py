@@ -5,6 +5,7 @@ app (plain and streaming endpoints, through gradio_client) and in the CLI; a rea
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 import re
 import socket
@@ -231,3 +232,41 @@ def test_a_bad_number_in_the_environment_is_named(monkeypatch: pytest.MonkeyPatc
         args = build_parser().parse_args([])
     assert (args.max_batch, args.idle_minutes) == (1024, 7.5)
     assert [r.getMessage() for r in caplog.records] == ["GANCLS_MAX_BATCH='lots' is not a whole number; using 1024"]
+
+
+@pytest.mark.parametrize("refusal", ["BusyError", "RunNotFoundError"])
+def test_a_sessions_refusals_are_shown_as_messages(refusal: str, monkeypatch: pytest.MonkeyPatch,
+                                                   caplog: pytest.LogCaptureFixture) -> None:
+    from demo import session
+
+    plant(monkeypatch, getattr(session, refusal)("that run is no longer kept"))
+    with caplog.at_level(logging.ERROR, logger="demo.ui"), pytest.raises(gr.Error) as shown:
+        plain(1.0)
+    assert shown.value.message == "That run is no longer kept" and not caplog.records
+
+
+# ------------------------------------------------------------------------ the real page
+def test_every_handler_of_the_page_follows_the_contract(tiny_checkpoint: Path, tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch,
+                                                        caplog: pytest.LogCaptureFixture) -> None:
+    from demo.context import load_context
+    from demo.page import build_demo
+    from demo.tabs import classroom
+
+    page = build_demo(load_context(checkpoint=str(tiny_checkpoint), work_dir=str(tmp_path / "work"),
+                                   runs_dir=tmp_path / "runs"))
+    handlers = [f for f in page.fns.values() if f.fn is not None]
+    assert len(handlers) > 40 and all(getattr(f.fn, "follows_error_contract", False) for f in handlers)
+    # Gradio read each handler's kind when it was wired; the wrapper is of the same kind.
+    assert all(f.types_generator == (inspect.isgeneratorfunction(f.fn) or inspect.isasyncgenfunction(f.fn))
+               for f in handlers)
+
+    # A handler no tab wrapped itself (the lesson link, read on page load), with a bug planted inside it.
+    def broken(*args: Any, **kwargs: Any) -> None:
+        raise KeyError(PLANTED)
+    monkeypatch.setattr(classroom, "read_lesson", broken)
+    lesson = next(f.fn for f in handlers if f.name == "lesson")
+    with caplog.at_level(logging.ERROR, logger="demo.ui"), pytest.raises(gr.Error) as shown:
+        lesson(SimpleNamespace(query_params={"seed": "3"}))
+    assert INTERNAL.fullmatch(shown.value.message) and "demo.tabs.classroom.ClassTab.lesson" in caplog.text
+    assert PLANTED in caplog.text and "Traceback" in caplog.text
