@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from gancls import validate
 from gancls.config import ARCHES, OBJECTIVES
 from gancls.errors import UserError
 from gancls.models import GANCLS
@@ -212,7 +213,7 @@ def watch_link(code: str) -> str:
 # ------------------------------------------------------------------ lesson links
 LESSON_TABS = ("train", "generate", "probe", "ablation", "dview", "style", "timeline", "handwriting", "class")
 LESSON_KEYS = ("seconds", "preset", "objective", "seed", "tab", "present", "watch")
-MAX_SEED = 2**31 - 1
+SWITCH = {"1": True, "true": True, "yes": True, "on": True, "0": False, "false": False, "no": False, "off": False}
 
 
 @dataclass(frozen=True)
@@ -229,52 +230,52 @@ class Lesson:
     notes: tuple[str, ...] = ()  # one line per ignored parameter
 
 
+def _spelled(text: str) -> int | float | str:
+    """The number `text` spells (an int if it is whole), else the text itself, for the validators to judge."""
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:  # not spelled as this kind (or more digits than int() reads)
+            pass
+    return text
+
+
+def _plain(text: str) -> str:
+    """`text` with Markdown's markup characters escaped, so it shows as it is."""
+    return re.sub(r"([\\`*_\[\]<>!|~#])", r"\\\1", text)
+
+
 def read_lesson(params: Mapping[str, Any], max_seconds: float) -> Lesson:
     """The settings a page URL asks for (?seconds=30&preset=fast&objective=plain&seed=3&tab=probe&present=1
-    &watch=CODE); each invalid or unknown one is left out with a note saying why."""
+    &watch=CODE), checked by the validators the Train form uses (gancls.validate), within this server's
+    `max_seconds` per run; each invalid or unknown one is left out with a note saying why."""
     values: dict[str, Any] = {}
     notes: list[str] = []
-
-    def bad(key: str, value: str, why: str) -> None:
-        notes.append(f"`{key}={value[:40]}` ignored: {why}")
-
     for key, raw in params.items():
         value = str(raw).strip()
         if key == "__theme":
             continue  # Gradio's own
-        if key not in LESSON_KEYS:
-            bad(key, value, f"unknown link setting (known: {', '.join(LESSON_KEYS)})")
-        elif key == "seconds":
-            try:
-                seconds = float(value)
-            except ValueError:
-                seconds = float("nan")
-            if not 0 < seconds <= max_seconds:
-                bad(key, value, f"the time budget must be a number of seconds from 1 to {max_seconds:g} on this server")
-            else:
-                values["seconds"] = seconds
-        elif key in ("preset", "objective", "tab"):
-            allowed = {"preset": ARCHES, "objective": OBJECTIVES, "tab": LESSON_TABS}[key]
-            if value.lower() in allowed:
-                values[key] = value.lower()
-            else:
-                bad(key, value, f"choose one of {', '.join(allowed)}")
-        elif key == "seed":
-            if value.isdigit() and int(value) <= MAX_SEED:
-                values["seed"] = int(value)
-            else:
-                bad(key, value, f"a seed is a whole number from 0 to {MAX_SEED:,}")
-        elif key == "present":
-            if value.lower() in ("1", "true", "yes", "on", "0", "false", "no", "off"):
-                values["present"] = value.lower() in ("1", "true", "yes", "on")
-            else:
-                bad(key, value, "use present=1 or present=0")
-        elif key == "watch":
-            text = value.upper()
-            if CODE_FORMAT.fullmatch(text):
-                values["watch"] = text
-            else:
-                bad(key, value, f"a class code is {CODE_LENGTH} letters and digits")
+        try:
+            if key not in LESSON_KEYS:
+                raise UserError(f"unknown link setting (known: {', '.join(LESSON_KEYS)})")
+            if key == "seconds":
+                values[key] = validate.number("seconds", _spelled(value), 0, max_seconds, low_open=True)
+            elif key == "seed":
+                values[key] = validate.seed("seed", _spelled(value))
+            elif key in ("preset", "objective", "tab"):
+                allowed = {"preset": ARCHES, "objective": OBJECTIVES, "tab": LESSON_TABS}[key]
+                values[key] = validate.choice(key, value.lower(), allowed)
+            elif key == "present":
+                if value.lower() not in SWITCH:
+                    raise UserError("use present=1 or present=0")
+                values[key] = SWITCH[value.lower()]
+            elif key == "watch":
+                if not CODE_FORMAT.fullmatch(value.upper()):
+                    raise UserError(f"a class code is {CODE_LENGTH} letters and digits")
+                values[key] = value.upper()
+        except UserError as err:
+            # The page shows notes as Markdown: the link's text must not make links, pictures or bold there.
+            notes.append(f"`{key}={value[:40].replace('`', chr(39))}` ignored: {_plain(str(err)[:200])}")
     return Lesson(**values, notes=tuple(notes))
 
 

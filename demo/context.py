@@ -22,6 +22,7 @@ from gancls.config import model_preset
 from gancls.data import DataError, MnistData, load_embedded, load_mnist
 from gancls.device import busy_cores, default_threads, describe_device, resolve_device
 from gancls.encoder import StyleEncoder
+from gancls.errors import UserError
 from gancls.judge import JudgeError, load_judge
 from gancls.models import GANCLS
 from gancls.replay import ReplayError, load_replay
@@ -76,7 +77,7 @@ class AppContext:
         if choice == "server" or (choice == "embedded" and self.data.source == "embedded"):
             return self.data
         if choice != "embedded":
-            raise ValueError(f"unknown data source {choice!r}: choose one of "
+            raise UserError(f"unknown data source {choice!r}: choose one of "
                              f"{', '.join(v for _, v in self.data_choices())}")
         with self._lock:
             if self._embedded is None:
@@ -243,9 +244,9 @@ def load_context(*, checkpoint: str | None = None, data_dir: str | None = None, 
     faster than with one (bench/ui_browser.py). `pin_cores`: give each run's threads cores of their own (compute.py).
     """
     if train_concurrency < 1:
-        raise ValueError(f"train concurrency must be at least 1 (got {train_concurrency})")
+        raise UserError(f"train concurrency must be at least 1 (got {train_concurrency})")
     if train_threads is not None and train_threads < 1:
-        raise ValueError(f"train threads must be at least 1 (got {train_threads})")
+        raise UserError(f"train threads must be at least 1 (got {train_threads})")
     # First, before any other torch work here, so no other thread keeps a pool of OpenMP workers.
     compute = ComputeThreads(train_threads or default_threads(busy=busy_cores(), runs=train_concurrency),
                              train_concurrency, pin_cores=pin_cores)
@@ -263,7 +264,7 @@ def load_context(*, checkpoint: str | None = None, data_dir: str | None = None, 
         keep.mkdir(parents=True, exist_ok=True)
         secret = browser_secret(keep)
     except OSError as e:
-        raise ValueError(f"cannot use {keep} as the runs folder ({e.strerror or e})") from None
+        raise UserError(f"cannot use {keep} as the runs folder ({e.strerror or e})") from None
     limits = limits or Limits()
     if not work_dir:  # runs of an app that was killed (kill -9, a crash) become restorable again
         adopt_orphans(root.parent, keep, own=root)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import logging
 import os
 import signal
 import sys
@@ -22,19 +23,26 @@ if TYPE_CHECKING:
 CSS_PATH = Path(__file__).with_name("style.css")
 QUEUE_SIZE = 256  # short requests waiting for a worker, over all visitors
 
+log = logging.getLogger(__name__)
+
+
+def _env_number(name: str, default: float, kind: type) -> Any:
+    text = os.environ.get(name)
+    if text is None:
+        return default
+    try:
+        return kind(text)
+    except ValueError:  # int()/float() of the text: a typo in the environment, told and not fatal
+        log.warning("%s=%r is not a %s; using %s", name, text, "whole number" if kind is int else "number", default)
+        return default
+
 
 def _env_int(name: str, default: int) -> int:
-    try:
-        return int(os.environ.get(name, default))
-    except ValueError:
-        return default
+    return _env_number(name, default, int)
 
 
 def _env_float(name: str, default: float) -> float:
-    try:
-        return float(os.environ.get(name, default))
-    except ValueError:
-        return default
+    return _env_number(name, default, float)
 
 
 def default_runs_dir() -> str | None:
@@ -95,7 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def read_limits(args: argparse.Namespace):
-    """The Limits the flags ask for (UserError, a ValueError, names a bad one)."""
+    """The Limits the flags ask for (a UserError names a bad one)."""
     from .limits import Limits
 
     return Limits(max_run_seconds=args.max_run_seconds, max_batch=args.max_batch, idle_seconds=args.idle_minutes * 60,
@@ -206,13 +214,16 @@ def stop_sessions_on_exit(store: SessionStore, wait: float = 10.0) -> None:
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Parse flags and serve the app; a bad flag, data dir or checkpoint exits with one line."""
+    # Where handlers' internal errors go, with their tracebacks (demo/ui.py), unless the host set logging up.
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     args = build_parser().parse_args(argv)
     from gancls.device import share_malloc_arenas
+    from gancls.errors import UserError
 
     share_malloc_arenas()  # before the server starts its threads
     try:
         demo, ctx = build_app(args)
-    except ValueError as e:  # DataError, CheckpointError, ConfigError: the user's input, not a bug
+    except UserError as e:  # DataError, CheckpointError, ConfigError: the user's input; anything else is a bug
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)
     print(f"training: {ctx.compute.threads} CPU thread(s) per run"

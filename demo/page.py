@@ -17,7 +17,7 @@ from .tabs.handwriting import HandwritingTab
 from .tabs.probe import ProbeTab
 from .tabs.style import StyleTab
 from .tabs.train import TrainTab
-from .ui import PRIVATE, session_hash, using_text
+from .ui import PRIVATE, apply_error_contract, session_hash, using_text
 
 A11Y_JS = Path(__file__).with_name("a11y.js")
 # The presenter view is a class on <body> (style.css enlarges type, grid and plots and hides the settings).
@@ -68,4 +68,5 @@ def build_demo(ctx: AppContext) -> gr.Blocks:
         demo.load(show_using, None, using, api_name="using", concurrency_limit=None)
         demo.load(None, js=A11Y_JS.read_text())  # names for controls Gradio leaves unnamed (demo/a11y.js)
         demo.unload(unload)
+    apply_error_contract(demo)  # every handler, whichever tab wired it: UserError shown, anything else logged
     return demo

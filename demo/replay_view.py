@@ -8,7 +8,6 @@ it is read once, and each frame is drawn once and shared. Without that file the 
 from __future__ import annotations
 
 import asyncio
-import html
 import threading
 import time
 from collections.abc import AsyncIterator
@@ -20,6 +19,7 @@ import pandas as pd
 import torch
 
 from gancls.draw import labelled_grid, save_png_fast
+from gancls.errors import UserError
 from gancls.judge import judge_predict
 from gancls.replay import Replay, load_replay, replay_path
 
@@ -94,7 +94,7 @@ class ReplayView:
             if self._replay is None:
                 replay = load_replay(self.directory) if self.directory is not None else None
                 if replay is None:
-                    raise ValueError("the pretrained model has no recorded training on this server")
+                    raise UserError("the pretrained model has no recorded training on this server")
                 self._replay = replay
             return self._replay
 
@@ -149,24 +149,21 @@ class ReplayView:
         """The frame the slider points at."""
         return self.values(index)
 
+    @user_errors
     async def play(self, index: float) -> AsyncIterator[tuple]:
         """From the slider's frame (from the start if it is at the end) to the last, in about PLAY_SECONDS.
 
         Waits on the event loop, not in a worker thread: a class pressing Play at once must not hold the
         threads Generate and Probe run on. Each frame is fetched on a thread (its first drawing takes a moment).
         """
-        try:
-            n = len(self.replay().steps)
-            start = 0 if int(index or 0) >= n - 1 else int(index or 0)
-            pause = min(max(PLAY_SECONDS / n, FRAME_SECONDS[0]), FRAME_SECONDS[1])
-            for i in range(start, n):
-                t0 = time.monotonic()
-                yield await asyncio.to_thread(self.values, i)
-                if i < n - 1:  # the event ends with the last frame, not a pause after it
-                    await asyncio.sleep(max(0.0, pause - (time.monotonic() - t0)))
-        except ValueError as e:  # a clean message, as user_errors gives the plain handlers
-            text = str(e)
-            raise gr.Error(html.escape(text[:1].upper() + text[1:]), print_exception=False) from None
+        n = len(self.replay().steps)
+        start = 0 if int(index or 0) >= n - 1 else int(index or 0)
+        pause = min(max(PLAY_SECONDS / n, FRAME_SECONDS[0]), FRAME_SECONDS[1])
+        for i in range(start, n):
+            t0 = time.monotonic()
+            yield await asyncio.to_thread(self.values, i)
+            if i < n - 1:  # the event ends with the last frame, not a pause after it
+                await asyncio.sleep(max(0.0, pause - (time.monotonic() - t0)))
 
     # -------------------------------------------------------------- layout
     def build(self) -> None:
@@ -217,7 +214,7 @@ class ReplayView:
         try:
             replay = self.replay()
             self.frame(0)  # drawn now (and the judge loaded), so the first click only sends it
-        except (ValueError, OSError):
+        except (UserError, OSError):  # a damaged or unreadable recording; a bug still fails the build
             empty = Replay(steps=[0], grids=[], cols=1, metrics=[])
             return 1, 1, (*start_curves([]), tables(empty, 0)[2])
         return len(replay.steps), replay.steps[-1], tables(replay, replay.steps[-1])

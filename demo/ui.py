@@ -6,17 +6,19 @@ from __future__ import annotations
 import functools
 import html
 import inspect
+import logging
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, AsyncIterator, Callable, Iterator
 
 import gradio as gr
 import pandas as pd
+from gradio_client.exceptions import AppError
 
 from gancls.draw import save_png_fast
-from gancls.errors import UserError
+from gancls.errors import INTERNAL_ERROR, UserError, log_internal
 
 from .curves import LiveCurves
-from .session import Session
+from .session import BusyError, RunNotFoundError, Session
 
 PRIVATE = {"api_visibility": "private"}  # wiring the page needs but the public API does not
 INFER = {"concurrency_id": "infer", "concurrency_limit": 4}  # Generate, Probe and friends share 4 workers
@@ -38,29 +40,102 @@ D_COLOURS = {"D(real, right label)": "#009E73", "D(fake, right label)": "#E69F00
 DASHES = {"#E69F00": "7 4", "#D55E00": "2 3"}
 NOTHING_TRAINING = "Nothing is training in this session."
 
+log = logging.getLogger(__name__)
+# What is shown as a message: UserError, and two refusals demo/session.py still derives from ValueError (a
+# session that is busy, a run id no longer kept). Once they derive from UserError this is UserError alone.
+SHOWN = (UserError, BusyError, RunNotFoundError)
+
+
+def shown_error(err: Exception, where: str) -> gr.Error:
+    """The toast a person sees for `err`, which escaped the handler `where`.
+
+    A UserError's message as it is; anything else is a bug (or the server's disk), so it is logged with its
+    traceback and the person is told so, with a reference to the log record, never the exception's text.
+    """
+    if isinstance(err, SHOWN):
+        text = str(err)
+    else:
+        ref = log_internal(log, where, err)
+        text = (f"could not read or write a file on the server (ref {ref})" if isinstance(err, OSError)
+                else INTERNAL_ERROR.format(ref=ref))
+    return gr.Error(html.escape(text[:1].upper() + text[1:]), print_exception=False)
+
 
 def user_errors(fn: Callable) -> Callable:
-    """Show UserError/ValueError/OSError messages as a clean gr.Error (generators too), never a traceback."""
-    def clean(e: Exception) -> gr.Error:
-        text = str(e) if isinstance(e, (UserError, ValueError)) else "could not read or write a file on the server"
-        return gr.Error(html.escape(text[:1].upper() + text[1:]), print_exception=False)
+    """Apply the error contract to a handler (plain, generator, async or async generator).
+
+    A UserError's message becomes a clean gr.Error; any other exception is logged with its traceback and
+    shown as an internal error (shown_error). A gr.Error the handler raises itself passes unchanged.
+    """
+    if getattr(fn, "follows_error_contract", False):
+        return fn
+    where = f"{getattr(fn, '__module__', None)}.{getattr(fn, '__qualname__', repr(fn))}"
+
+    if inspect.isasyncgenfunction(fn):
+        @functools.wraps(fn)
+        async def agen(*args: Any, **kwargs: Any) -> AsyncIterator[Any]:
+            inner = fn(*args, **kwargs)
+            try:
+                async for item in inner:
+                    yield item
+            except AppError:
+                raise
+            except Exception as e:
+                raise shown_error(e, where) from None
+            finally:
+                await inner.aclose()  # a cancelled stream closes the handler's own generator now
+        agen.follows_error_contract = True  # type: ignore[attr-defined]
+        return agen
+
+    if inspect.iscoroutinefunction(fn):
+        @functools.wraps(fn)
+        async def coro(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return await fn(*args, **kwargs)
+            except AppError:
+                raise
+            except Exception as e:
+                raise shown_error(e, where) from None
+        coro.follows_error_contract = True  # type: ignore[attr-defined]
+        return coro
 
     if inspect.isgeneratorfunction(fn):
         @functools.wraps(fn)
         def gen(*args: Any, **kwargs: Any) -> Iterator[Any]:
             try:
                 yield from fn(*args, **kwargs)
-            except (ValueError, OSError) as e:
-                raise clean(e) from None
+            except AppError:
+                raise
+            except Exception as e:
+                raise shown_error(e, where) from None
+        gen.follows_error_contract = True  # type: ignore[attr-defined]
         return gen
 
     @functools.wraps(fn)
     def call(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
-        except (ValueError, OSError) as e:
-            raise clean(e) from None
+        except AppError:
+            raise
+        except Exception as e:
+            raise shown_error(e, where) from None
+    call.follows_error_contract = True  # type: ignore[attr-defined]
     return call
+
+
+def apply_error_contract(blocks: gr.Blocks) -> int:
+    """Wrap every Python handler of `blocks` in user_errors (those a tab wrapped already stay as they are).
+
+    So the contract holds for each event of the page, whichever tab wired it; returns how many were wrapped
+    here. Call it once the page is built: Gradio has read each handler's kind (generator or not) by then,
+    and the wrapper keeps it.
+    """
+    wrapped = 0
+    for block_fn in blocks.fns.values():
+        if block_fn.fn is not None and not getattr(block_fn.fn, "follows_error_contract", False):
+            block_fn.fn = user_errors(block_fn.fn)
+            wrapped += 1
+    return wrapped
 
 
 def session_hash(request: gr.Request | None) -> str | None:

@@ -7,6 +7,7 @@ import json
 import signal
 import sys
 import threading
+import traceback
 from pathlib import Path
 from typing import Sequence
 
@@ -18,6 +19,7 @@ from .errors import UserError
 
 PRETRAINED = Path(__file__).resolve().parents[1] / "checkpoints" / "pretrained"
 MAX_SAMPLES = 100_000  # digits one `sample` call writes (labels x per-label); generated in chunks
+EXIT_INTERNAL = 70  # a bug, not the user's input (sysexits' EX_SOFTWARE); 2 is a user error, 3 a diverged run
 
 
 def _labels(text: str) -> list[int]:
@@ -178,11 +180,11 @@ def cmd_sample(a: argparse.Namespace) -> int:
 
     out = Path(a.out)
     if out.suffix.lower() not in (".npz", ".png"):
-        raise ValueError(f"--out must end in .npz or .png (got {out.name})")
+        raise UserError(f"--out must end in .npz or .png (got {out.name})")
     if a.style_from is not None:
         if a.per_label not in (None, 1) or a.same_noise:
-            raise ValueError("--style-from gives one style, so one digit per label: "
-                             "leave out --per-label (or give 1) and --same-noise")
+            raise UserError("--style-from gives one style, so one digit per label: "
+                            "leave out --per-label (or give 1) and --same-noise")
         return _sample_style(a, out)
     per_label = 10 if a.per_label is None else a.per_label
     total = len(a.labels or []) * per_label
@@ -228,7 +230,7 @@ def cmd_write(a: argparse.Namespace) -> int:
 
     out = Path(a.out)
     if out.suffix.lower() != ".png":
-        raise ValueError(f"--out must end in .png (got {out.name})")
+        raise UserError(f"--out must end in .png (got {out.name})")
     check_text(a.text)
     ckpt = load_checkpoint(a.checkpoint)
     encoder = None
@@ -283,14 +285,24 @@ def cmd_eval(a: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Parse arguments and run one command; user errors print one line and exit 2."""
+    """Parse arguments and run one command.
+
+    Exit 2 with one `error:` line for a user error (a bad flag, file or image: UserError, or a file the OS
+    cannot read or write); anything else is a bug: its traceback, then one `internal error:` line, exit
+    EXIT_INTERNAL.
+    """
     a = build_parser().parse_args(argv)
     try:
         return {"train": cmd_train, "sample": cmd_sample, "write": cmd_write, "probe": cmd_probe,
                 "eval": cmd_eval}[a.command](a)
-    except ValueError as e:  # DataError, CheckpointError, ConfigError, ImageInputError are ValueErrors
+    except UserError as e:  # DataError, CheckpointError, ConfigError, ImageInputError, ...
         print(f"error: {e}", file=sys.stderr)
         return 2
-    except OSError as e:
+    except OSError as e:  # a path the user gave that is missing, unreadable or not writable
         print(f"error: {e.strerror or e}: {e.filename or ''}".rstrip(": "), file=sys.stderr)
         return 2
+    except Exception as e:
+        traceback.print_exc()
+        print(f"internal error: {type(e).__name__} in gancls {a.command} — this is a bug, not your input "
+              "(the traceback above has the details)", file=sys.stderr)
+        return EXIT_INTERNAL

@@ -13,11 +13,13 @@ from typing import Sequence
 
 import torch
 
+from .errors import UserError
+
 DEVICES = ("auto", "cpu", "cuda", "mps")
 
 
 def resolve_device(name: str | torch.device = "auto") -> torch.device:
-    """`auto` picks cuda, then mps, then cpu; an explicit device must be available."""
+    """`auto` picks cuda, then mps, then cpu; an explicit device must be available (else UserError)."""
     if isinstance(name, torch.device):
         return name
     name = str(name).strip().lower()
@@ -27,12 +29,15 @@ def resolve_device(name: str | torch.device = "auto") -> torch.device:
         return torch.device("cuda" if torch.cuda.is_available() else "mps" if mps_ok else "cpu")
     base = name.split(":")[0]
     if base not in DEVICES:
-        raise ValueError(f"unknown device {name!r}: choose one of {', '.join(DEVICES)}")
+        raise UserError(f"unknown device {name!r}: choose one of {', '.join(DEVICES)}")
     if base == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device 'cuda' was asked for, but no CUDA GPU is available here")
+        raise UserError("device 'cuda' was asked for, but no CUDA GPU is available here")
     if base == "mps" and not mps_ok:
-        raise ValueError("device 'mps' was asked for, but Apple's MPS is not available here")
-    return torch.device(name)
+        raise UserError("device 'mps' was asked for, but Apple's MPS is not available here")
+    try:
+        return torch.device(name)
+    except RuntimeError:  # torch's parser: "cuda:x", "cpu:0:1"
+        raise UserError(f"unknown device {name!r}: choose one of {', '.join(DEVICES)}, or e.g. cuda:1") from None
 
 
 def describe_device(device: torch.device, threads: int | None = None) -> str:

@@ -1,6 +1,15 @@
-"""The one error type a person sees: bad input from a user or a file, with a message that says what to do."""
+"""The error contract: UserError is the one error a person sees as a message; anything else is a bug.
+
+A UserError is bad input from a user or a file, with a message that says what to do (CLI: `error: …`,
+exit 2; app: a toast). Any other exception that escapes the library is logged with its traceback
+(`log_internal`) and shown as an internal error with a reference to find it in the log, never as if the
+input were wrong.
+"""
 
 from __future__ import annotations
+
+import logging
+import secrets
 
 
 class UserError(ValueError):
@@ -10,4 +19,16 @@ class UserError(ValueError):
     """
 
 
-__all__ = ["UserError"]
+# What a person is shown for a bug; `ref` names the log record that holds the traceback.
+INTERNAL_ERROR = "Internal error — this is a bug, not your input; the server log has the details (ref {ref})"
+
+
+def log_internal(logger: logging.Logger, where: str, err: BaseException) -> str:
+    """Log `err` with its traceback as a bug in `where`; returns the short reference to show the user."""
+    ref = secrets.token_hex(3).upper()
+    logger.error("internal error in %s (ref %s): %s: %s", where, ref, type(err).__name__, err,
+                 exc_info=(type(err), err, err.__traceback__))
+    return ref
+
+
+__all__ = ["INTERNAL_ERROR", "UserError", "log_internal"]

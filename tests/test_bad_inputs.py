@@ -20,6 +20,7 @@ from PIL import Image, ImageDraw
 
 from gancls.checkpoint import save_checkpoint
 from gancls.config import Budget, ConfigError, TrainConfig, model_preset, train_preset
+from gancls.errors import UserError
 from gancls.images import ImageInputError, to_mnist
 from gancls.models import GANCLS
 from gancls.probe import label_scores, match_scores
@@ -185,7 +186,7 @@ SAMPLING = [  # (labels, per_label, seed, words)
 
 @pytest.mark.parametrize("labels, per_label, seed, words", SAMPLING)
 def test_bad_sampling_request_is_refused_by_the_api(model: GANCLS, labels, per_label, seed, words: str) -> None:
-    with pytest.raises(ValueError) as e:
+    with pytest.raises(UserError) as e:
         label_grid(model, labels, per_label, seed)
     assert words in str(e.value) and "\n" not in str(e.value)
 
@@ -198,14 +199,14 @@ def test_whole_numbers_from_a_ui_are_accepted(model: GANCLS) -> None:
 
 
 def test_bad_labels_are_refused_by_sample_and_probe(model: GANCLS) -> None:
-    with pytest.raises(ValueError, match="outside 0..9"):
+    with pytest.raises(UserError, match="outside 0..9"):
         sample(model, [0, 12], torch.Generator().manual_seed(0))
     digit = np.zeros((28, 28), np.uint8)
-    with pytest.raises(ValueError, match="outside 0..9"):
+    with pytest.raises(UserError, match="outside 0..9"):
         match_scores(model, digit, [10])
-    with pytest.raises(ValueError, match="no labels chosen"):
+    with pytest.raises(UserError, match="no labels chosen"):
         match_scores(model, digit, [])
-    with pytest.raises(ValueError, match=r"must be uint8 digits of shape \[N, 28, 28\]"):
+    with pytest.raises(UserError, match=r"must be uint8 digits of shape \[N, 28, 28\]"):
         label_scores(model, np.zeros((32, 32), np.uint8))
 
 

@@ -195,8 +195,33 @@ def test_lesson_links_preset_the_page_and_note_what_they_ignore() -> None:
                        "watch": "12", "colour": "red", "__theme": "dark"}, max_seconds=600)
     assert (bad.seconds, bad.preset, bad.seed, bad.tab, bad.present, bad.watch) == (None, None, None, None, False,
                                                                                      None)
-    assert len(bad.notes) == 7 and any("from 1 to 600" in n for n in bad.notes)
+    assert len(bad.notes) == 7 and any("greater than 0 and at most 600" in n for n in bad.notes)
     assert any("unknown link setting" in n and "colour" in n for n in bad.notes)
+
+
+def test_lesson_links_check_seeds_and_budgets_as_the_train_form_does() -> None:
+    from gancls import validate
+    from gancls.errors import UserError
+
+    # One seed limit for the whole app: the validators', not a lesson-link limit of its own.
+    assert read_lesson({"seed": str(validate.MAX_SEED)}, max_seconds=60).seed == validate.MAX_SEED
+    too_big = read_lesson({"seed": str(validate.MAX_SEED + 1), "seconds": "0"}, max_seconds=60)
+    assert too_big.seed is None and too_big.seconds is None
+    with pytest.raises(UserError) as seed_error:
+        validate.seed("seed", validate.MAX_SEED + 1)
+    assert any(n.startswith("`seed=") and "whole number from 0 to 2\\*\\*63-1" in n for n in too_big.notes)
+    assert str(seed_error.value).startswith("seed must be a whole number from 0 to 2**63-1")
+    assert any(n.startswith("`seconds=0`") and "greater than 0 and at most 60" in n for n in too_big.notes)
+    # Numbers as a link spells them: whole floats are whole numbers, text and NaN are refused with the reason.
+    ok = read_lesson({"seed": "3.0", "seconds": "2.5"}, max_seconds=60)
+    assert (ok.seed, ok.seconds, ok.notes) == (3, 2.5, ())
+    nan = read_lesson({"seed": "three", "seconds": "nan"}, max_seconds=60)
+    assert (nan.seed, nan.seconds) == (None, None) and len(nan.notes) == 2
+
+
+def test_lesson_notes_cannot_put_links_or_markup_on_the_page() -> None:
+    notes = read_lesson({"tab": "[prize](http://example.com) <img src=x>"}, max_seconds=60).notes
+    assert len(notes) == 1 and "\\[prize\\](http://example.com) \\<img src=x\\>" in notes[0]
 
 
 def test_a_newly_kept_run_is_trimmed_to_the_quota_at_once(tmp_path: Path) -> None:

@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import gradio as gr
 import numpy as np
@@ -109,6 +111,41 @@ def test_no_recording_no_button_and_a_damaged_one_says_so(tiny_checkpoint: Path,
         view.build()
     with pytest.raises(gr.Error, match="not a readable replay"):
         view.open()
+
+
+def test_a_bug_while_replaying_is_an_internal_error_not_the_users(replay_dir: Path, tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch,
+                                                                  caplog: pytest.LogCaptureFixture) -> None:
+    view = view_on(replay_dir, tmp_path)
+
+    def broken(index: Any) -> Any:
+        raise ValueError("planted: index 7 is out of bounds for dimension 0 with size 3")  # as torch says it
+    monkeypatch.setattr(view, "frame", broken)
+
+    async def play() -> list:
+        return [v async for v in view.play(0)]
+    for endpoint in (lambda: view.show(1), lambda: asyncio.run(play())):  # the slider, and Play (a stream)
+        caplog.clear()
+        with caplog.at_level(logging.ERROR, logger="demo.ui"), pytest.raises(gr.Error) as shown:
+            endpoint()
+        message = shown.value.message
+        assert message.startswith("Internal error — this is a bug, not your input") and "planted" not in message
+        ref = message.rsplit("(ref ", 1)[1].rstrip(")")
+        assert ref in caplog.records[0].getMessage() and "planted: index 7" in caplog.text
+        assert "Traceback" in caplog.text
+
+
+def test_a_damaged_recording_says_so_when_played(replay_dir: Path, tmp_path: Path) -> None:
+    broken = tmp_path / "broken"
+    shutil.copytree(replay_dir, broken)
+    replay_path(broken).write_bytes(b"PK\x03\x04 not really a zip")
+    view = view_on(broken, tmp_path)
+
+    async def play() -> list:
+        return [v async for v in view.play(0)]
+    with pytest.raises(gr.Error) as shown:
+        asyncio.run(play())
+    assert shown.value.message == "Replay.npz is not a readable replay (BadZipFile)"  # the user's file, as it was
 
 
 @pytest.fixture(scope="module")

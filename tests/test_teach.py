@@ -14,6 +14,7 @@ from PIL import Image
 from gancls import draw, teach
 from gancls.config import Budget, model_preset, train_preset
 from gancls.data import load_embedded
+from gancls.errors import UserError
 from gancls.judge import default_judge_path
 from gancls.models import GANCLS
 from gancls.probe import match_scores
@@ -86,9 +87,9 @@ def test_heatmap_colours_low_and_high_cells_differently():
     low = img.getpixel((left + 2, top + 2))
     assert high[0] > 200 and high[1] > 200 and high[2] < 100  # yellow
     assert low[2] > low[1] and sum(low) < 250  # dark purple
-    with pytest.raises(ValueError, match="square"):
+    with pytest.raises(UserError, match="square"):
         draw.heatmap_image(np.zeros((3, 4)))
-    with pytest.raises(ValueError, match="finite"):
+    with pytest.raises(UserError, match="finite"):
         draw.heatmap_image(np.full((2, 2), np.nan))
 
 
@@ -168,19 +169,19 @@ def test_noise_interpolation_ends_are_the_plain_samples(trained):
     (lambda m: teach.noise_interpolation(m, 1, 5, 0, 2**63), "second seed"),
 ])
 def test_bad_arguments_are_refused_with_a_sentence(trained, call, words):
-    with pytest.raises(ValueError, match=words):
+    with pytest.raises(UserError, match=words):
         call(trained.model)
 
 
 def test_views_refuse_bad_images_and_labels(trained, data):
-    with pytest.raises(ValueError, match="uint8"):
+    with pytest.raises(UserError, match="uint8"):
         teach.match_matrix(trained.model, data.test_images.float(), data.test_labels)
-    with pytest.raises(ValueError, match="one per image"):
+    with pytest.raises(UserError, match="one per image"):
         teach.d_classifier_accuracy(trained.model, data.test_images, data.test_labels[:-1])
     ones = data.test_labels == 1
-    with pytest.raises(ValueError, match="true label 0"):
+    with pytest.raises(UserError, match="true label 0"):
         teach.match_matrix(trained.model, data.test_images[ones], data.test_labels[ones])
-    with pytest.raises(ValueError, match="order"):
+    with pytest.raises(UserError, match="order"):
         teach.cell_examples(trained.model, data.test_images, data.test_labels, 1, 2, order="random")
 
 
@@ -205,11 +206,11 @@ def test_timeline_has_one_frame_per_grid(trained, tmp_path, fmt):
 
 
 def test_timeline_refuses_nothing_and_nonsense(tmp_path):
-    with pytest.raises(ValueError, match="no sample grids"):
+    with pytest.raises(UserError, match="no sample grids"):
         teach.timeline_animation([], tmp_path / "t.gif")
-    with pytest.raises(ValueError, match="format"):
+    with pytest.raises(UserError, match="format"):
         teach.timeline_animation([(0, torch.zeros(10, 28, 28, dtype=torch.uint8))], tmp_path / "t.mp4", fmt="mp4")
-    with pytest.raises(ValueError, match="ten rows"):
+    with pytest.raises(UserError, match="ten rows"):
         teach.timeline_animation([(0, torch.zeros(7, 28, 28, dtype=torch.uint8))], tmp_path / "t.gif")
 
 
@@ -222,7 +223,7 @@ def test_history_csv_round_trips(trained, tmp_path):
     assert list(rows[0]) == list(history[0])
     for got, want in zip(rows, history):
         assert {k: float(v) for k, v in got.items()} == {k: float(v) for k, v in want.items()}
-    with pytest.raises(ValueError, match="no metrics"):
+    with pytest.raises(UserError, match="no metrics"):
         teach.history_csv([], tmp_path / "e.csv")
 
 
@@ -296,11 +297,11 @@ def test_ablation_stops_on_request(data):
 
 
 def test_ablation_refuses_bad_settings(data):
-    with pytest.raises(ValueError, match="unknown objective"):
+    with pytest.raises(UserError, match="unknown objective"):
         teach.Ablation(data, ["gan-cls", "wgan"], arch="small", device="cpu", evaluate=False)
-    with pytest.raises(ValueError, match="different objectives"):
+    with pytest.raises(UserError, match="different objectives"):
         teach.Ablation(data, ["plain", "plain"], arch="small", device="cpu", evaluate=False)
-    with pytest.raises(ValueError, match="not both"):
+    with pytest.raises(UserError, match="not both"):
         teach.Ablation(data, arch="small", seconds=5, steps=5, device="cpu", evaluate=False)
-    with pytest.raises(ValueError, match="slice length"):
+    with pytest.raises(UserError, match="slice length"):
         teach.Ablation(data, arch="small", slice_seconds=0, device="cpu", evaluate=False)
