@@ -12,6 +12,9 @@ loads with `encoder=None`; an S whose fingerprint does not match the file's G is
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
+import gc
 import hashlib
 import json
 import os
@@ -36,6 +39,12 @@ FORMAT_VERSION = 1
 WEIGHTS_NAME = "gancls.safetensors"
 META_NAME = "gancls.json"
 MAX_CHECKPOINT_BYTES = 256 * 1024 * 1024  # far above any preset; bounds what a loader reads
+# A real header is a few kB of tensor entries plus the metadata, whose largest part is the metric
+# history (at most 5,000 entries, under 2 MB as JSON). Past these caps a header is refused from its
+# first 8 bytes, before any of it is read or parsed: parsing is what costs memory, not the file size.
+MAX_HEADER_BYTES = 8 * 2**20
+MAX_METADATA_CHARS = 4 * 2**20  # each string in __metadata__
+MAX_TENSORS = 1024  # a checkpoint holds about 150 (G, D, optimiser state, style encoder)
 STALE_TEMP_SECONDS = 600.0  # a temp file this old was left by a writer that died mid-save
 
 
@@ -155,15 +164,24 @@ def _g_fingerprint(tensors: dict[str, torch.Tensor]) -> str:
     return h.hexdigest()
 
 
-def _read_header(p: Path, data: bytes) -> dict[str, Any]:
+def _header_length(p: Path, prefix: bytes, size: int) -> int:
+    """The JSON header's length from the first 8 bytes (u64 little-endian), checked against the caps."""
     # The safetensors layout: u64 little-endian header length, JSON header, raw tensor bytes.
-    if len(data) == 0:
+    if size == 0:
         raise CheckpointError(f"{p}: the file is empty")
-    if len(data) < 8:
+    if size < 8:
         raise CheckpointError(f"{p}: not a gancls checkpoint (file too short)")
-    (n,) = struct.unpack("<Q", data[:8])
-    if n > len(data) - 8:
-        raise CheckpointError(f"{p}: not a safetensors file, or truncated (header of {n} bytes in a {len(data)}-byte file)")
+    (n,) = struct.unpack("<Q", prefix[:8])
+    if n > size - 8:
+        raise CheckpointError(f"{p}: not a safetensors file, or truncated (header of {n} bytes in a {size}-byte file)")
+    if n > MAX_HEADER_BYTES:
+        raise CheckpointError(f"{p}: its header is {n / 2**20:.1f} MB, more than the {MAX_HEADER_BYTES / 2**20:.0f} MB "
+                              "a gancls checkpoint's header can be")
+    return n
+
+
+def _read_header(p: Path, data: bytes) -> dict[str, Any]:
+    n = _header_length(p, data[:8], len(data))
     try:
         header = json.loads(data[8:8 + n])
     except (UnicodeDecodeError, ValueError):
@@ -172,6 +190,13 @@ def _read_header(p: Path, data: bytes) -> dict[str, Any]:
         raise CheckpointError(f"{p}: not a gancls checkpoint (its header is nested too deeply)") from None
     if not isinstance(header, dict):
         raise CheckpointError(f"{p}: not a safetensors file (unexpected header)")
+    if len(header) > MAX_TENSORS + 1:  # + __metadata__
+        raise CheckpointError(f"{p}: {len(header) - 1:,} tensors, more than the {MAX_TENSORS:,} a gancls checkpoint holds")
+    metadata = header.get("__metadata__")
+    for key, value in (metadata.items() if isinstance(metadata, dict) else ()):
+        if isinstance(value, str) and len(value) > MAX_METADATA_CHARS:
+            raise CheckpointError(f"{p}: metadata entry {str(key)[:40]!r} is {len(value) / 2**20:.1f} MB, more than "
+                                  f"the {MAX_METADATA_CHARS / 2**20:.0f} MB a gancls checkpoint's metadata can be")
     offsets = [v.get("data_offsets") for k, v in header.items() if k != "__metadata__" and isinstance(v, dict)]
     # Malformed offsets are left to safetensors' own parser, which refuses them below.
     end = max((o[1] for o in offsets if isinstance(o, list) and len(o) == 2 and all(type(i) is int for i in o)),
@@ -189,7 +214,20 @@ def load_checkpoint(path: str | os.PathLike, *, max_bytes: int = MAX_CHECKPOINT_
     size = p.stat().st_size
     if size > max_bytes:
         raise CheckpointError(f"{p}: {size / 2**20:.1f} MB is larger than the {max_bytes / 2**20:.0f} MB limit for a checkpoint")
-    data = p.read_bytes()
+    with p.open("rb") as f:
+        _header_length(p, f.read(8), size)  # refuse an oversized header before reading the file
+    try:
+        return _load(p, p.read_bytes())
+    except CheckpointError as err:
+        # The traceback's frames hold the file's bytes and the parsed header: drop them, then hand
+        # the memory back to the OS (not only to the heap) before the message goes up.
+        refused = err.with_traceback(None)
+        refused.__context__ = None
+    release_memory()
+    raise refused
+
+
+def _load(p: Path, data: bytes) -> Checkpoint:
     header = _read_header(p, data)
     try:
         meta = json.loads(header.get("__metadata__", {}).get("gancls", "null"))
@@ -221,6 +259,14 @@ def load_checkpoint(path: str | os.PathLike, *, max_bytes: int = MAX_CHECKPOINT_
     train_state = {k[len("train."):]: v for k, v in tensors.items() if k.startswith("train.")}
     encoder, stale = _load_encoder(p, meta, cfg, tensors)
     return Checkpoint(model=model, meta=meta, train_state=train_state, path=p, encoder=encoder, encoder_stale=stale)
+
+
+def release_memory() -> None:
+    """Collect garbage and hand freed heap back to the OS (glibc keeps it otherwise)."""
+    gc.collect()
+    name = ctypes.util.find_library("c")
+    if name and hasattr(ctypes.CDLL(name), "malloc_trim"):
+        ctypes.CDLL(name).malloc_trim(0)
 
 
 def _load_encoder(p: Path, meta: dict[str, Any], cfg: ModelConfig,

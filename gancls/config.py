@@ -24,6 +24,44 @@ ConfigError = UserError  # the name callers and tests know; one error type for e
 
 
 @dataclass(frozen=True)
+class ModelCost:
+    """What one G + D pair costs to hold and to run, per image: counted from the widths, nothing built."""
+
+    params: int  # weights of G and D together
+    activations: int  # floats one image's forward pass through G and then D keeps for backward
+    macs: int  # multiply-accumulates of that forward pass
+
+    @classmethod
+    def of(cls, *, num_classes: int, noise_dim: int, g_fc: int, g_ch: int, g_deconv: int,
+           d_conv1: int, d_conv2: int, d_fc: int, **_: Any) -> ModelCost:
+        """The cost of the networks in gancls.models for these widths (k4/s2 convolutions, 28x28 images)."""
+        k, m7, m14, m28 = num_classes, 7 * 7, 14 * 14, 28 * 28
+        g_in = k + noise_dim
+        # (MACs, weights, activations) per layer; activations count a layer's output and its norm/act copies
+        layers = [
+            (g_in * g_fc, g_in * g_fc + 2 * g_fc, 3 * g_fc),  # G fc1 -> BN -> ReLU  [g_fc]
+            (g_fc * m7 * g_ch, (g_fc + 2) * m7 * g_ch, 3 * m7 * g_ch),  # G fc2 -> BN -> ReLU  [7*7*g_ch]
+            (m7 * g_ch * 16 * g_deconv, 16 * g_ch * g_deconv + 2 * g_deconv, 3 * m14 * g_deconv),  # G up1 [g_deconv,14,14]
+            (m14 * g_deconv * 16, 16 * g_deconv + 1, 2 * m28),  # G up2 -> sigmoid  [1, 28, 28]
+            (k * m28, (k + 1) * m28, 2 * m28),  # D label map -> leaky  [784]
+            (m14 * 2 * 16 * d_conv1, 32 * d_conv1 + d_conv1, 2 * m28 + 2 * m14 * d_conv1),  # D conv1 (input [2,28,28])
+            (m7 * d_conv1 * 16 * d_conv2, 16 * d_conv1 * d_conv2 + d_conv2, 2 * m7 * d_conv2),  # D conv2 [d_conv2,7,7]
+            (m7 * d_conv2 * d_fc, (m7 * d_conv2 + 1) * d_fc, 2 * d_fc),  # D fc [d_fc]
+            (d_fc, d_fc + 1, 1),  # D out
+        ]
+        return cls(params=sum(w for _, w, _ in layers), activations=sum(a for _, _, a in layers),
+                   macs=sum(m for m, _, _ in layers))
+
+
+# The most a model may cost: twice the largest preset (the seed's widths) on each measure. Widths
+# beyond that are no model this app trains or ships; a forged file asking for them is refused before
+# anything is built, so Generate, Probe or training on it cannot exhaust the server's memory.
+SEED_COST = ModelCost.of(num_classes=10, noise_dim=38, g_fc=1024, g_ch=128, g_deconv=64, d_conv1=64, d_conv2=128,
+                         d_fc=1024)
+MAX_COST = ModelCost(params=2 * SEED_COST.params, activations=2 * SEED_COST.activations, macs=2 * SEED_COST.macs)
+
+
+@dataclass(frozen=True)
 class ModelConfig:
     """Shapes of G and D. `arch="seed"` is the TF-1 textbook example, layer for layer."""
 
@@ -53,6 +91,18 @@ class ModelConfig:
         for name in ("seed_fc_relu", "batch_stats_always"):
             if type(getattr(self, name)) is not bool:
                 raise ConfigError(f"model {name} must be true or false (got {getattr(self, name)!r})")
+        cost = self.cost
+        for what, got, limit in (("weights", cost.params, MAX_COST.params),
+                                 ("activations per image", cost.activations, MAX_COST.activations),
+                                 ("multiply-adds per image", cost.macs, MAX_COST.macs)):
+            if got > limit:
+                raise ConfigError(f"model too large to run here: {got:,} {what}, the limit is {limit:,} "
+                                  f"(twice the seed preset's)")
+
+    @property
+    def cost(self) -> ModelCost:
+        """What this G + D pair costs to hold and run (gancls.config.ModelCost)."""
+        return ModelCost.of(**dataclasses.asdict(self))
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -221,6 +271,6 @@ def _from_dict(cls: type, d: dict[str, Any]) -> Any:
 
 
 __all__ = [
-    "ARCHES", "OBJECTIVES", "LOSSES", "PRECISIONS", "ConfigError", "ModelConfig", "TrainConfig", "Budget",
+    "ARCHES", "OBJECTIVES", "LOSSES", "PRECISIONS", "ConfigError", "ModelCost", "MAX_COST", "ModelConfig", "TrainConfig", "Budget",
     "MODEL_PRESETS", "TRAIN_PRESETS", "DEFAULT_EPOCHS", "model_preset", "train_preset", "default_budget",
 ]
