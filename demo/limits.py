@@ -51,3 +51,9 @@ class Limits:
                 raise UserError(f"{name.replace('_', ' ')} must be positive (got {getattr(self, name)!r})")
         if not 2 <= self.max_batch <= 8192:
             raise UserError(f"max batch must be from 2 to 8,192 (got {self.max_batch!r})")
+
+    def batch_refusal(self, batch_size: object) -> str | None:
+        """Why a run with this batch may not train here (an uploaded or restored run keeps its own), or None."""
+        if type(batch_size) is not int or batch_size > self.max_batch:
+            return f"it trains with batch {batch_size!r}, above this server's limit of {self.max_batch:,} (--max-batch)"
+        return None

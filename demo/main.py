@@ -18,7 +18,7 @@ from .frame_guard import frame_guard_middleware
 from .limits import MAX_UPLOAD_MB
 
 if TYPE_CHECKING:
-    from .session import SessionStore
+    from .store import SessionStore
 
 CSS_PATH = Path(__file__).with_name("style.css")
 QUEUE_SIZE = 256  # short requests waiting for a worker, over all visitors

@@ -41,9 +41,6 @@ DASHES = {"#E69F00": "7 4", "#D55E00": "2 3"}
 NOTHING_TRAINING = "Nothing is training in this session."
 
 log = logging.getLogger(__name__)
-# What is shown as a message: UserError, and two refusals demo/session.py still derives from ValueError (a
-# session that is busy, a run id no longer kept). Once they derive from UserError this is UserError alone.
-SHOWN = (UserError, BusyError, RunNotFoundError)
 
 
 def shown_error(err: Exception, where: str) -> gr.Error:
@@ -52,7 +49,7 @@ def shown_error(err: Exception, where: str) -> gr.Error:
     A UserError's message as it is; anything else is a bug (or the server's disk), so it is logged with its
     traceback and the person is told so, with a reference to the log record, never the exception's text.
     """
-    if isinstance(err, SHOWN):
+    if isinstance(err, UserError):
         text = str(err)
     else:
         ref = log_internal(log, where, err)

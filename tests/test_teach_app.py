@@ -182,3 +182,47 @@ def test_bad_uploads_are_refused_and_change_nothing(client: Client, tmp_path: Pa
     with pytest.raises(AppError, match="(?i)no file"):
         client.predict(None, api_name="/upload_checkpoint")
     assert client.predict(api_name="/using") == before
+
+
+def _with_meta(src: Path, dst: Path, train_changes: dict, model_changes: dict) -> Path:
+    """A copy of the checkpoint `src` whose metadata says `train_changes` / `model_changes`."""
+    import json
+    import struct
+
+    data = src.read_bytes()
+    (n,) = struct.unpack("<Q", data[:8])
+    header = json.loads(data[8:8 + n])
+    meta = json.loads(header["__metadata__"]["gancls"])
+    meta["train_config"].update(train_changes)
+    meta["model_config"].update(model_changes)
+    header["__metadata__"]["gancls"] = json.dumps(meta)
+    h = json.dumps(header).encode()
+    dst.write_bytes(struct.pack("<Q", len(h)) + h + data[8 + n:])
+    return dst
+
+
+def test_uploads_are_bounded_by_what_they_cost(client: Client, tiny_checkpoint: Path, tmp_path: Path) -> None:
+    """A model wider than the app can run is refused; a run whose batch is over --max-batch loads but cannot resume."""
+    src = tiny_checkpoint / "gancls.safetensors"
+    before = client.predict(api_name="/using")
+    wide = _with_meta(src, tmp_path / "wide.safetensors", {}, {"g_deconv": 65536, "g_ch": 1})
+    with pytest.raises(AppError, match="model too large to run here") as err:
+        client.predict(handle_file(str(wide)), api_name="/upload_checkpoint")
+    assert "wide.safetensors" in str(err.value)
+    assert client.predict(api_name="/using") == before
+
+    big_batch = _with_meta(src, tmp_path / "batch8192.safetensors", {"batch_size": 8192}, {})
+    message, _ = client.predict(handle_file(str(big_batch)), api_name="/upload_checkpoint")
+    assert "It cannot be resumed: it trains with batch 8192, above this server's limit of 1,024" in message
+    with pytest.raises(AppError, match="(?i)nothing to resume"):
+        client.predict(1, 0, 0, api_name="/resume")
+
+
+def test_a_run_over_the_servers_batch_limit_is_refused_with_the_reason() -> None:
+    """Resume (and an upload's resume offer) check the run's own batch against --max-batch."""
+    from demo.limits import Limits
+
+    limits = Limits(max_batch=256)
+    assert limits.batch_refusal(256) is None
+    assert limits.batch_refusal(8192) == "it trains with batch 8192, above this server's limit of 256 (--max-batch)"
+    assert limits.batch_refusal("64") is not None and limits.batch_refusal(None) is not None

@@ -103,12 +103,18 @@ class ExportTab:
         """A trainer continuing the uploaded run, or None and the plain reason why it cannot."""
         if not ckpt.train_state:
             return None, "it holds weights only (no optimiser state); Train starts a fresh run"
-        meta = ckpt.meta
-        holdout = meta.get("train_config", {}).get("holdout", 0) if isinstance(meta.get("train_config"), dict) else 0
+        train_cfg = ckpt.meta.get("train_config")
+        train_cfg = train_cfg if isinstance(train_cfg, dict) else {}
+        n_train, holdout = ckpt.meta.get("n_train", -1), train_cfg.get("holdout", 0)
+        if type(n_train) is not int or type(holdout) is not int:
+            return None, "its metadata does not say which training images it used"
+        too_big = self.ctx.limits.batch_refusal(train_cfg.get("batch_size"))
+        if too_big:
+            return None, too_big
         try:
-            data = data_for_run(self.ctx, int(meta.get("n_train", -1)), int(holdout))
+            data = data_for_run(self.ctx, n_train, holdout)
             return Trainer.resume(path, data, device=self.ctx.train_device("auto"), run_dir=path.parent.parent), ""
-        except (UserError, ValueError, TypeError) as err:
+        except UserError as err:
             return None, str(err).replace(str(path), path.name)
 
     @user_errors

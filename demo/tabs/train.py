@@ -201,6 +201,9 @@ class TrainTab:
         trainer = session.trainer
         if trainer is None:
             raise UserError("nothing to resume: press Train first (Resume continues your own run)")
+        too_big = self.ctx.limits.batch_refusal(trainer.cfg.batch_size)
+        if too_big:  # a run uploaded or restored from a server with other limits
+            raise UserError(f"this run cannot be resumed here: {too_big}; Train starts a new run within it")
         budget, capped = capped_budget(seconds, epochs, max_steps, self.ctx.limits.max_run_seconds)
         total = trainer.total_steps(budget)
         if total is not None and trainer.step_count >= total:
