@@ -68,6 +68,9 @@ def crafted(folder: Path, good: Path) -> list[tuple[str, Callable[[Path], None]]
         ("190 MB JSON header", header_of(190 * MB)),
         ("20 MB metadata string", lambda p: p.write_bytes(_with_meta(good, {"note": "x" * (20 * MB)}, {}))),
         ("300,000 empty tensors", empty_tensors(300_000)),
+        # under the header cap, so the later caps are what refuse them
+        ("5 MB metadata string", lambda p: p.write_bytes(_with_meta(good, {"note": "x" * (5 * MB)}, {}))),
+        ("2,000 empty tensors", empty_tensors(2000)),
     ]
 
 
