@@ -1,7 +1,7 @@
 """Upload the app to a Hugging Face Space: exactly the files a Space needs, with a Space README and requirements.
 
-    python scripts/deploy_space.py --dry-run                          # list files and sizes; no network, no token
-    python scripts/deploy_space.py --space-id USER/gancls --hardware zero-gpu
+    python -m scripts.deploy_space --dry-run                          # list files and sizes; no network, no token
+    python -m scripts.deploy_space --space-id USER/gancls --hardware zero-gpu
 
 A real run reads the token from $HF_TOKEN or your Hugging Face login (`hf auth login`) and never
 prints it; it creates the Space if needed and uploads through huggingface_hub, which stores the
@@ -28,7 +28,8 @@ ROOT = Path(__file__).resolve().parents[1]
 # What a Space runs: the entry point, the library (with its embedded data), the UI, the shipped
 # weights, and the LFS/Xet routing. README.md and requirements.txt are generated for the Space.
 SPACE_ENTRIES = ("app.py", "gancls", "demo", "checkpoints", ".gitattributes")
-SKIP_DIRS = {"__pycache__", "runs", ".pytest_cache", ".ipynb_checkpoints", ".mypy_cache", ".ruff_cache"}
+# harness: demo/harness, the tests' and benchmarks' helpers; the Space runs none of it.
+SKIP_DIRS = {"__pycache__", "runs", ".pytest_cache", ".ipynb_checkpoints", ".mypy_cache", ".ruff_cache", "harness"}
 SKIP_SUFFIXES = (".pyc", ".pyo", ".tmp", ".swp", ".egg-info")
 SPACE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,95}/[A-Za-z0-9][A-Za-z0-9._-]{0,95}$")
 
@@ -202,7 +203,7 @@ def hub_error_message(err: Exception, space_id: str, hardware: str) -> str:
 
 def build_parser() -> argparse.ArgumentParser:
     """The command-line flags."""
-    p = argparse.ArgumentParser(prog="python scripts/deploy_space.py",
+    p = argparse.ArgumentParser(prog="python -m scripts.deploy_space",
                                 description="Upload the gancls app to a Hugging Face Space (Gradio SDK).")
     p.add_argument("--space-id", help="USER/NAME of the Space (created if missing); needed for a real run")
     p.add_argument("--hardware", choices=sorted(SPACE_CONFIGS), default="cpu",

@@ -1,4 +1,4 @@
-"""Helpers for tests that run the CLI in-process."""
+"""The CLI in-process, for tests: `python -m gancls ARGV` without a subprocess."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Kill soak: SIGKILL `python -m gancls train` at random moments, resume, and check that nothing is lost.
 
-    python bench/kill_soak.py --kills 200 --data-dir ../shared/data --out /tmp/soak
+The machinery; `python -m bench.kill_soak --kills 200` runs it at length.
 
 Each cycle starts `train` (with --resume once a checkpoint exists) and kills it with SIGKILL at a
 random moment: during start-up, during training, or the instant a checkpoint's temp file appears
@@ -17,7 +17,6 @@ tests/test_crash_safety.py runs the same cycles, fewer of them.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import random
@@ -30,11 +29,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-if str(REPO) not in sys.path:  # run as a script: make `gancls` importable
-    sys.path.insert(0, str(REPO))
+from gancls.checkpoint import META_NAME, WEIGHTS_NAME, CheckpointError, load_checkpoint
 
-from gancls.checkpoint import META_NAME, WEIGHTS_NAME, CheckpointError, load_checkpoint  # noqa: E402
+from . import ROOT as REPO
 
 MODES = ("train", "save", "startup")
 TEMP = re.compile(r"^\.gancls\.(safetensors|json)\..*\.tmp$")  # checkpoint._atomic_write's temp names
@@ -257,31 +254,3 @@ def summary(cycles: list[Cycle]) -> dict:
         "max_temp_files": max((c.temps for c in cycles), default=0),
         "problems": [f"cycle {c.index} ({c.mode}): {p}" for c in cycles for p in c.problems],
     }
-
-
-def main() -> int:
-    """Run the soak and print a JSON summary; exit 1 if any cycle found a problem."""
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--kills", type=int, default=200, help="start-and-kill cycles")
-    ap.add_argument("--data-dir", default=str(REPO.parent / "shared" / "data"), help="MNIST in torchvision's layout")
-    ap.add_argument("--out", default="/tmp/gancls-kill-soak", help="run directory (reused: cycles resume)")
-    ap.add_argument("--seed", type=int, default=0, help="seed for the kill moments")
-    ap.add_argument("--autosave", type=float, default=0.5, help="--autosave-seconds for train")
-    ap.add_argument("--slack", type=float, default=1.0, help="allowed loss beyond the autosave interval (s)")
-    a = ap.parse_args()
-    t0 = time.monotonic()
-
-    def log(c: Cycle) -> None:
-        print(f"[{time.monotonic() - t0:6.1f}s] kill {c.index + 1}/{a.kills} {c.mode:7s} step {c.step} "
-              f"lost {c.lost_seconds if c.lost_seconds is None else round(c.lost_seconds, 2)} s "
-              f"temps {c.temps}{'  PROBLEM: ' + '; '.join(c.problems) if c.problems else ''}", flush=True)
-
-    cycles = soak(a.kills, Path(a.out), Path(a.data_dir), seed=a.seed, autosave=a.autosave, slack=a.slack, log=log)
-    report = summary(cycles)
-    report["seconds"] = round(time.monotonic() - t0, 1)
-    print(json.dumps(report, indent=1))
-    return 1 if report["problems"] else 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
