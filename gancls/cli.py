@@ -15,8 +15,9 @@ import numpy as np
 from . import validate
 from .config import ARCHES, LOSSES, OBJECTIVES, PRECISIONS
 from .errors import UserError
+from .shipped import shipped_path
 
-PRETRAINED = Path(__file__).resolve().parents[1] / "checkpoints" / "pretrained"
+PRETRAINED = shipped_path("pretrained")
 MAX_SAMPLES = 100_000  # digits one `sample` call writes (labels x per-label); generated in chunks
 
 

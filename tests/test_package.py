@@ -110,16 +110,26 @@ def test_dependencies_are_the_requirements_files() -> None:
 
 def test_every_package_and_data_file_is_installed() -> None:
     tool = PYPROJECT["tool"]["setuptools"]
-    include = tool["packages"]["find"]["include"]
-    data = tool["package-data"]
+    packages, data = tool["packages"], tool["package-data"]
+    folders = {p: ROOT / tool.get("package-dir", {}).get(p, p.replace(".", "/")) for p in packages}
     for d in ("gancls", "demo"):
         for init in (ROOT / d).rglob("__init__.py"):
             package = ".".join(init.parent.relative_to(ROOT).parts)
-            assert any(fnmatch.fnmatch(package, pattern) for pattern in include), f"{package} is not installed"
-        # Files the code opens beside its modules (assets, scripts and styles the page loads); not the
-        # stubs Gradio writes next to a module that defines a component (git-ignored).
-        for f in (ROOT / d).rglob("*"):
+            assert package in packages, f"{package} is not installed"
+    # Files the code opens beside its modules (assets, the page's scripts and styles) and the shipped weights;
+    # not the stubs Gradio writes next to a module that defines a component (git-ignored).
+    for package in ("gancls", "demo", "gancls.checkpoints"):
+        for f in folders[package].rglob("*"):
             if f.is_dir() or "__pycache__" in f.parts or f.suffix in (".py", ".pyi", ".pyc"):
                 continue
-            rel = f.relative_to(ROOT / d).as_posix()
-            assert any(fnmatch.fnmatch(rel, g) for g in data.get(d, [])), f"{d}/{rel} is not installed"
+            rel = f.relative_to(folders[package]).as_posix()
+            assert any(fnmatch.fnmatch(rel, g) for g in data.get(package, [])), f"{package}: {rel} is not installed"
+
+
+def test_the_shipped_weights_are_found() -> None:
+    from gancls.cli import PRETRAINED
+    from gancls.judge import default_judge_path
+    from gancls.shipped import BESIDE
+
+    assert PRETRAINED == BESIDE / "pretrained" and (PRETRAINED / "gancls.safetensors").is_file()
+    assert default_judge_path() == BESIDE / "judge.safetensors" and default_judge_path().is_file()
