@@ -250,8 +250,9 @@ def _style_encoder(ckpt, checkpoint_arg: str):
     if ckpt.encoder is not None:
         return ckpt.encoder
     why = "was saved for another G" if ckpt.encoder_stale else "is not in the checkpoint"
-    print(f"note: the style encoder {why}; training one now (a few seconds, not saved; to keep one: "
-          f"python scripts/train_encoder.py --checkpoint {checkpoint_arg})", file=sys.stderr)
+    print(f"note: the style encoder {why}; training one now (a few seconds, not saved; to keep one, run "
+          f"scripts/train_encoder.py from the repository: python -m scripts.train_encoder --checkpoint {checkpoint_arg})",
+          file=sys.stderr)
     return train_encoder(ckpt.model)
 
 
