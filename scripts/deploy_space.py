@@ -28,8 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # What a Space runs: the entry point, the library (with its embedded data), the UI, the shipped
 # weights, and the LFS/Xet routing. README.md and requirements.txt are generated for the Space.
 SPACE_ENTRIES = ("app.py", "gancls", "demo", "checkpoints", ".gitattributes")
-# harness: demo/harness, the tests' and benchmarks' helpers; the Space runs none of it.
-SKIP_DIRS = {"__pycache__", "runs", ".pytest_cache", ".ipynb_checkpoints", ".mypy_cache", ".ruff_cache", "harness"}
+SKIP_DIRS = {"__pycache__", "runs", ".pytest_cache", ".ipynb_checkpoints", ".mypy_cache", ".ruff_cache"}
 SKIP_SUFFIXES = (".pyc", ".pyo", ".tmp", ".swp", ".egg-info")
 SPACE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,95}/[A-Za-z0-9][A-Za-z0-9._-]{0,95}$")
 
