@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import (DEFAULT_DATA_DIR, REPO_ROOT, RESULTS_DIR, format_table,
-                    header_lines, load_average, machine_info, verdict, write_json)
+                          header_lines, load_average, machine_info, verdict, write_json)
 
 
 SAMPLE_TARGET_MS = 30.0

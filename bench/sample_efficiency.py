@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import (DEFAULT_DATA_DIR, RESULTS_DIR, format_table, header_lines,
-                    load_average, machine_info, write_json)
+                          load_average, machine_info, write_json)
 
 
 TARGET_95_IMAGES, TARGET_99_IMAGES = 25_600, 70_400

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import (DEFAULT_DATA_DIR, RESULTS_DIR, format_table, header_lines,
-                    load_average, machine_info, median, verdict, write_json)
+                          load_average, machine_info, median, verdict, write_json)
 
 
 # (arch, batch size): the seed at its own batch and at 64, and the default preset.

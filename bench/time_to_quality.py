@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import (DEFAULT_DATA_DIR, RESULTS_DIR, format_table, header_lines,
-                    load_average, machine_info, verdict, write_json)
+                          load_average, machine_info, verdict, write_json)
 
 
 # (name, accuracy, also diversity and AUC?, target seconds)
