@@ -1,6 +1,6 @@
 """Ablation bench: GAN-CLS against the plain conditional GAN (and/or the seed's wrong labels), same budget.
 
-    python bench/ablation.py --data-dir ../shared/data --seconds 60 --seed 0 [--objectives gan-cls,plain]
+    python -m bench.ablation --data-dir ../shared/data --seconds 60 --seed 0 [--objectives gan-cls,plain]
 
 Every arm starts from the same weights and sees the same data order; the arms take turns in
 short slices so both see the same machine load, and each gets the same training wall time
@@ -22,13 +22,10 @@ from pathlib import Path
 
 import torch
 
-if __package__ in (None, ""):  # run as a script: make the repo's package importable without installing it
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from gancls.data import load_mnist  # noqa: E402
-from gancls.device import describe_device  # noqa: E402
-from gancls.teach import Ablation, Evaluated, results_table  # noqa: E402
-from gancls.train import Finished, Metrics  # noqa: E402
+from gancls.data import load_mnist
+from gancls.device import describe_device
+from gancls.teach import Ablation, Evaluated, results_table
+from gancls.train import Finished, Metrics
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "ablation.json"
 

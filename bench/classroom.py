@@ -1,11 +1,11 @@
 """A whole class on one server (issue 13): watchers, joined Generate/Probe, and a stream of visitors.
 
-    flock /tmp/gancls-bench.lock python bench/classroom.py watchers   # 1 trainer + 30 watchers, 60 s
-    flock /tmp/gancls-bench.lock python bench/classroom.py probes     # 30 joined clients generate + probe
-    flock /tmp/gancls-bench.lock python bench/classroom.py visitors   # 60 visitors over 10 min train 10 s
+    flock /tmp/gancls-bench.lock python -m bench.classroom watchers   # 1 trainer + 30 watchers, 60 s
+    flock /tmp/gancls-bench.lock python -m bench.classroom probes     # 30 joined clients generate + probe
+    flock /tmp/gancls-bench.lock python -m bench.classroom visitors   # 60 visitors over 10 min train 10 s
 
 Each starts `python app.py` (its own runs folder and TMPDIR, one torch thread per request thread),
-drives it with gradio_client (probes: bench/lean_client.py unless `--client gradio`) and writes
+drives it with gradio_client (probes: demo/harness/lean_client.py unless `--client gradio`) and writes
 bench/results/classroom_<what>.json with the machine, the load average and the command. The clients
 stand for the class's own computers but share this machine with the server, so they run at a lower
 priority (`--client-nice`, `--client-idle`). Targets (issue 13):
@@ -32,10 +32,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parents[1]
-if str(REPO) not in sys.path:  # run as a script: make `bench`, `gancls` and `demo` importable
-    sys.path.insert(0, str(REPO))
-
 from bench.common import (
     RESULTS_DIR,
     header_lines,
@@ -43,7 +39,10 @@ from bench.common import (
     machine_info,
     write_json,
 )
-from bench.soak import DEFAULT_DATA, launch
+from bench.soak import DEFAULT_DATA
+from demo.harness.launch import launch
+
+REPO = Path(__file__).resolve().parents[1]
 
 KEEP_RATIO_TARGET, UPDATE_EVERY_TARGET, P95_TARGET, RSS_TARGET_MB = 0.80, 2.0, 1.0, 300
 
@@ -210,9 +209,9 @@ def probe_round(rng: random.Random) -> tuple[list[int], int, int, int]:
 
 
 async def lean_probes(url: str, args: argparse.Namespace, code: str, drawing: Path, rec: Record) -> None:
-    """The probing users on one event loop (bench/lean_client.py): each uploads its drawing per probe, as a
+    """The probing users on one event loop (demo/harness/lean_client.py): each uploads its drawing per probe, as a
     page does, and fetches the pictures it gets back."""
-    from bench.lean_client import LeanApp
+    from demo.harness.lean_client import LeanApp
 
     app = await LeanApp.open(url, args.watchers)
     end = time.monotonic() + args.seconds
@@ -349,14 +348,14 @@ def bench_visitors(app: Any, args: argparse.Namespace) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     """Parse flags, start the app, run one benchmark, print and save the figures; exit 1 if a target was missed."""
-    p = argparse.ArgumentParser(prog="python bench/classroom.py", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="python -m bench.classroom", description=__doc__.split("\n\n")[0])
     p.add_argument("what", choices=("watchers", "probes", "visitors"))
     p.add_argument("--watchers", type=int, default=30, help="watcher clients (watchers, probes; default 30)")
     p.add_argument("--seconds", type=float, default=60, help="the run's (and the probing's) length (default 60)")
     p.add_argument("--rounds", type=int, default=1, help="watchers: runs with and without watchers (default 1)")
     p.add_argument("--every", type=float, default=5.0, help="probes: seconds between a client's rounds (default 5)")
     p.add_argument("--client", choices=("lean", "gradio"), default="lean",
-                   help="probes: the users' client: bench/lean_client.py on one event loop (default), or one "
+                   help="probes: the users' client: demo/harness/lean_client.py on one event loop (default), or one "
                         "gradio_client per user on a thread each (heavier: on a 2-core machine it competes with the "
                         "server for CPU)")
     p.add_argument("--finished-run", action="store_true",

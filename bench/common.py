@@ -17,12 +17,6 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA_DIR = REPO_ROOT.parent / "shared" / "data"
 
 
-def add_repo_to_path() -> None:
-    """Let `python bench/x.py` import the repo's gancls package without installing it."""
-    if str(REPO_ROOT) not in sys.path:
-        sys.path.insert(0, str(REPO_ROOT))
-
-
 def cpu_model() -> str:
     """The CPU model name from /proc/cpuinfo (or platform's guess elsewhere)."""
     try:

@@ -1,6 +1,6 @@
 """Run the engine, CLI and app tests on an older torch/gradio in a venv of their own; JSON to bench/results/.
 
-    python bench/compat_torch.py --torch 2.8.0 --torchvision 0.23.0          # ZeroGPU's oldest torch
+    python -m bench.compat_torch --torch 2.8.0 --torchvision 0.23.0          # ZeroGPU's oldest torch
 
 The venv (default /tmp/gancls-compat-torch<version>) is built on first use from requirements.txt
 with torch, torchvision and gradio replaced, plus the test requirements; later runs reuse it.

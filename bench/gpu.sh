@@ -18,12 +18,12 @@ R=bench/results
 "$PY" -c 'import torch, sys; ok = torch.cuda.is_available(); print(torch.__version__, torch.cuda.get_device_name(0) if ok else "no CUDA device"); sys.exit(0 if ok else 1)'
 nvidia-smi --query-gpu=name,memory.total,clocks.max.sm --format=csv || true
 
-"$PY" bench/throughput.py --device cuda --data-dir "$DATA" --configs seed:10,seed:64,fast:32,fast:256 \
+"$PY" -m bench.throughput --device cuda --data-dir "$DATA" --configs seed:10,seed:64,fast:32,fast:256 \
     --variants engine,bf16 --rounds 3 --out "$R/throughput_cuda.json"
 
 for precision in fp32 bf16; do
-    "$PY" bench/time_to_quality.py --device cuda --data-dir "$DATA" --precision "$precision" --eval-every 50 \
+    "$PY" -m bench.time_to_quality --device cuda --data-dir "$DATA" --precision "$precision" --eval-every 50 \
         --max-seconds "$SECS" --out "$R/time_to_quality_cuda_${precision}.json"
-    "$PY" bench/time_to_quality.py --device cuda --data-dir "$DATA" --precision "$precision" --eval-every 25 \
+    "$PY" -m bench.time_to_quality --device cuda --data-dir "$DATA" --precision "$precision" --eval-every 25 \
         --batch-size 256 --lr-scale sqrt --max-seconds "$SECS" --out "$R/time_to_quality_cuda_${precision}_b256.json"
 done

@@ -1,8 +1,8 @@
 """Hostile-visitor soak: attackers cycle through the refusal table while normal visitors generate and probe.
 
-    python bench/hostile_soak.py --minutes 5
+    python -m bench.hostile_soak --minutes 5
 
-Starts `python app.py` with the public-server limits the table expects (bench/hostile_table.py), then for
+Starts `python app.py` with the public-server limits the table expects (demo/harness/hostile.py), then for
 `--minutes`:
   * `--hostile` clients (default 4), each its own session, send the table's requests back to back, as
     fast as the server answers; every one must be refused with its expected message, without a server path;
@@ -25,13 +25,12 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-if str(REPO) not in sys.path:  # run as a script: make `bench`, `gancls` and `demo` importable
-    sys.path.insert(0, str(REPO))
-
 from bench.common import RESULTS_DIR, header_lines, load_average, machine_info, write_json
-from bench.hostile_table import LIMITS, refusal, table
-from bench.soak import REQUESTS, AppProcess, launch
+from demo.harness.hostile import LIMITS, refusal, table
+from demo.harness.launch import AppProcess, launch
+from demo.harness.soak import REQUESTS
+
+REPO = Path(__file__).resolve().parents[1]
 
 P95_TARGET_S = 2.0
 
@@ -196,7 +195,7 @@ def rnd(v: float | None) -> float | None:
 
 def main(argv: list[str] | None = None) -> int:
     """Parse flags, start the app, soak it, print and save the figures; exit 1 if a target was missed."""
-    p = argparse.ArgumentParser(prog="python bench/hostile_soak.py", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="python -m bench.hostile_soak", description=__doc__.split("\n\n")[0])
     p.add_argument("--minutes", type=float, default=5, help="how long the soak runs (default 5)")
     p.add_argument("--normal", type=int, default=10, help="normal clients (default 10)")
     p.add_argument("--hostile", type=int, default=4, help="hostile clients (default 4)")

@@ -1,6 +1,6 @@
 """Latency: sample 100 digits, probe one image against ten labels, and the app's cold start.
 
-    python bench/latency.py --data-dir ../shared/data
+    python -m bench.latency --data-dir ../shared/data
 
 Sampling and probing call the library the app calls (`gancls.sampling.sample`,
 `gancls.probe.label_scores`), after warm-up, many times; the thread counts take turns in short
@@ -22,13 +22,9 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-if __package__ in (None, ""):
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench.common import (DEFAULT_DATA_DIR, REPO_ROOT, RESULTS_DIR, format_table,
+                          header_lines, load_average, machine_info, verdict, write_json)
 
-from common import (DEFAULT_DATA_DIR, REPO_ROOT, RESULTS_DIR, add_repo_to_path, format_table,  # noqa: E402
-                    header_lines, load_average, machine_info, verdict, write_json)
-
-add_repo_to_path()
 
 SAMPLE_TARGET_MS = 30.0
 PRETRAINED = REPO_ROOT / "checkpoints" / "pretrained"

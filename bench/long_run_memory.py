@@ -1,6 +1,6 @@
 """Does a long training run in the app keep its memory flat? (Histories are bounded; this checks it.)
 
-    python bench/long_run_memory.py --minutes 20 --train-threads 1
+    python -m bench.long_run_memory --minutes 20 --train-threads 1
 
 Starts `python app.py` in a subprocess, trains one run through gradio_client (the `fast` preset,
 a time budget of `--minutes`), and samples the server's resident memory (RSS, with its children)
@@ -18,9 +18,8 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from common import REPO_ROOT, RESULTS_DIR, add_repo_to_path, header_lines, machine_info, write_json
+from bench.common import REPO_ROOT, RESULTS_DIR, header_lines, machine_info, write_json
 
-add_repo_to_path()
 
 
 def rss_mb(pid: int) -> float:

@@ -1,6 +1,6 @@
 """Run the TF-1 reference (`../shared/reference/seed_gancls_tf.py`) in its own venv and read its throughput.
 
-    python bench/reference.py --setup-reference --batch-size 10 --max-steps 100
+    python -m bench.reference --setup-reference --batch-size 10 --max-steps 100
 
 TensorFlow pins its own numpy and protobuf, so the reference lives in a separate venv
 (default /tmp/tfvenv, made on request with --setup-reference). Each call is one process: TF's
@@ -23,10 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-if __package__ in (None, ""):
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from common import DEFAULT_DATA_DIR, REPO_ROOT, format_table, load_average  # noqa: E402
+from bench.common import DEFAULT_DATA_DIR, REPO_ROOT, format_table, load_average
 
 DEFAULT_SCRIPT = REPO_ROOT.parent / "shared" / "reference" / "seed_gancls_tf.py"
 DEFAULT_VENV = Path("/tmp/tfvenv")

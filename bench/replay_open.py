@@ -1,7 +1,7 @@
 """Click to view for the recorded training (Train tab, Watch): from a fresh app start, the time from the click
 until the grid and the D-output plot are drawn, in Chromium. Writes bench/results/replay_open.json.
 
-    flock /tmp/gancls-bench.lock python bench/replay_open.py --checkpoint DIR [--repeats 3]
+    flock /tmp/gancls-bench.lock python -m bench.replay_open --checkpoint DIR [--repeats 3]
 
 DIR holds a checkpoint and its replay.npz (checkpoints/pretrained once one ships). Each repeat starts a new app.
 """
@@ -11,16 +11,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests"))
+from bench.common import cpu_model
+from demo.harness.browser import chromium
+from demo.harness.launch import start_app, stop_app
+from demo.harness.ports import free_port, wait_http
 
-from common import cpu_model  # noqa: E402
-from conftest import chromium, free_port, start_app, stop_app, wait_http
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def once(checkpoint: Path, log: Path, viewport: tuple[int, int]) -> dict:

@@ -1,9 +1,9 @@
 """Sample efficiency: images seen until the judge reads >= 95 % of samples as their label, and until
 >= 99 % with diversity >= 0.9 and D's mismatch AUC >= 0.99 — for the live G and for averages (EMA) of G.
 
-    python bench/sample_efficiency.py --candidates preset --seeds 0 1 2 --emas --tag preset
-    python bench/sample_efficiency.py --candidates baseline --seeds 0 1 2 --max-images 96000
-    python bench/sample_efficiency.py --candidates baseline beta2_99 lr_g2 --seeds 0 --tag screen
+    python -m bench.sample_efficiency --candidates preset --seeds 0 1 2 --emas --tag preset
+    python -m bench.sample_efficiency --candidates baseline --seeds 0 1 2 --max-images 96000
+    python -m bench.sample_efficiency --candidates baseline beta2_99 lr_g2 --seeds 0 --tag screen
 
 Counts steps and images, not seconds, so the figures do not move with the machine. Each run builds
 `Trainer(model, TrainConfig, data)` and calls `trainer.step()` itself; after every step it folds
@@ -28,13 +28,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-if __package__ in (None, ""):
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench.common import (DEFAULT_DATA_DIR, RESULTS_DIR, format_table, header_lines,
+                          load_average, machine_info, write_json)
 
-from common import (DEFAULT_DATA_DIR, RESULTS_DIR, add_repo_to_path, format_table, header_lines,  # noqa: E402
-                    load_average, machine_info, write_json)
-
-add_repo_to_path()
 
 TARGET_95_IMAGES, TARGET_99_IMAGES = 25_600, 70_400
 MIN_DIVERSITY, MIN_AUC = 0.9, 0.99

@@ -1,6 +1,6 @@
 """Style transfer with the style encoder S: does content follow the label and style the source?
 
-    python bench/style_transfer.py --data-dir ../shared/data
+    python -m bench.style_transfer --data-dir ../shared/data
 
 Sources are real MNIST test digits (a seeded draw of --sources from the full test set, else the
 embedded subset's 1,000). For each source x of label y, S(x) is its style; the figures:
@@ -29,14 +29,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-if __package__ in (None, ""):
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from common import (  # noqa: E402
+from bench.common import (
     DEFAULT_DATA_DIR,
     REPO_ROOT,
     RESULTS_DIR,
-    add_repo_to_path,
     format_table,
     header_lines,
     load_average,
@@ -45,7 +41,6 @@ from common import (  # noqa: E402
     write_json,
 )
 
-add_repo_to_path()
 
 TARGETS = {"content_accuracy": 0.97, "beats_random": 0.90}
 

@@ -1,6 +1,6 @@
 """Training throughput (images/s, steady state) of gancls against the TF-1 reference, and GFLOP/s headroom.
 
-    python bench/throughput.py --data-dir ../shared/data --device cpu --reference
+    python -m bench.throughput --data-dir ../shared/data --device cpu --reference
 
 An image = one real image of the batch (as the reference counts). gancls is timed through the
 engine's per-step API: `Trainer.step()` in a loop, summing the returned metrics on the device
@@ -23,13 +23,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-if __package__ in (None, ""):
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench.common import (DEFAULT_DATA_DIR, RESULTS_DIR, format_table, header_lines,
+                          load_average, machine_info, median, verdict, write_json)
 
-from common import (DEFAULT_DATA_DIR, RESULTS_DIR, add_repo_to_path, format_table, header_lines,  # noqa: E402
-                    load_average, machine_info, median, verdict, write_json)
-
-add_repo_to_path()
 
 # (arch, batch size): the seed at its own batch and at 64, and the default preset.
 CONFIGS = (("seed", 10), ("seed", 64), ("fast", 64))

@@ -1,6 +1,6 @@
 """Time to quality: training seconds until the judge reads >= 95 % and >= 99 % of samples as their label.
 
-    python bench/time_to_quality.py --data-dir ../shared/data --threads 1
+    python -m bench.time_to_quality --data-dir ../shared/data --threads 1
 
 Trains the default preset (`fast`) on full MNIST through the engine's own loop (`Trainer.run()`,
 as the CLI and the app do: metrics reads, fixed-noise grids, no checkpoints), and every
@@ -23,13 +23,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-if __package__ in (None, ""):
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench.common import (DEFAULT_DATA_DIR, RESULTS_DIR, format_table, header_lines,
+                          load_average, machine_info, verdict, write_json)
 
-from common import (DEFAULT_DATA_DIR, RESULTS_DIR, add_repo_to_path, format_table, header_lines,  # noqa: E402
-                    load_average, machine_info, verdict, write_json)
-
-add_repo_to_path()
 
 # (name, accuracy, also diversity and AUC?, target seconds)
 MILESTONES = (("acc ≥ 95 %", 0.95, False, 60.0), ("acc ≥ 99 %", 0.99, False, 300.0),

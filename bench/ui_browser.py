@@ -16,7 +16,7 @@ The clock's steps/s (steps / training seconds at the last metrics event) are kep
 page's live updates are counted in the browser (mutations of the status, the two plots and the grid),
 and the CPU seconds the browser and the server used.
 
-    flock /tmp/gancls-bench.lock python bench/ui_browser.py --seconds 30 --rounds 3 --threads default \
+    flock /tmp/gancls-bench.lock python -m bench.ui_browser --seconds 30 --rounds 3 --threads default \
         --data-dir ../shared/data
 """
 
@@ -33,13 +33,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "bench"))
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests"))
+from bench.common import RESULTS_DIR, header_lines, load_average, machine_info, write_json
+from demo.harness.browser import chromium
 
-from common import RESULTS_DIR, header_lines, load_average, machine_info, write_json  # noqa: E402
-from conftest import chromium  # noqa: E402  (the tests' Chromium launch)
+ROOT = Path(__file__).resolve().parents[1]
 
 WATCHED = {"status": "#status", "loss plot": "#loss-plot", "D plot": "#d-plot", "grid": "#train-grid"}
 # Timestamps (ms) of DOM mutations under each watched element; one update = mutations within 100 ms.

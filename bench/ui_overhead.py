@@ -6,7 +6,7 @@ Runs the app in a subprocess and, alternating in one run, trains the same config
 then compares images/s = images seen / seconds since run() began, at the last metrics event of the
 run (the app's is read from the metric history in the checkpoint it offers for download).
 
-    python bench/ui_overhead.py --seconds 15 --rounds 3 --data-dir ../shared/data
+    python -m bench.ui_overhead --seconds 15 --rounds 3 --data-dir ../shared/data
 """
 
 from __future__ import annotations
@@ -20,10 +20,9 @@ import time
 import urllib.request
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "bench"))
+from bench.common import RESULTS_DIR, header_lines, machine_info, verdict, write_json
 
-from common import RESULTS_DIR, header_lines, machine_info, verdict, write_json  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def start_app(port: int, args: argparse.Namespace) -> tuple[subprocess.Popen, float]:
@@ -108,8 +107,6 @@ def main() -> None:
     if args.threads:  # before torch is imported anywhere, so both processes start with the same thread pools
         os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = str(args.threads)
     args.data = "server" if args.data_dir else "embedded"
-    sys.path.insert(0, str(ROOT))
-
     from gradio_client import Client
 
     from demo.context import startup_data

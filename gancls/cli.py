@@ -16,8 +16,9 @@ import numpy as np
 from . import validate
 from .config import ARCHES, LOSSES, OBJECTIVES, PRECISIONS
 from .errors import UserError
+from .shipped import shipped_path
 
-PRETRAINED = Path(__file__).resolve().parents[1] / "checkpoints" / "pretrained"
+PRETRAINED = shipped_path("pretrained")
 MAX_SAMPLES = 100_000  # digits one `sample` call writes (labels x per-label); generated in chunks
 EXIT_INTERNAL = 70  # a bug, not the user's input (sysexits' EX_SOFTWARE); 2 is a user error, 3 a diverged run
 
@@ -251,8 +252,9 @@ def _style_encoder(ckpt, checkpoint_arg: str):
     if ckpt.encoder is not None:
         return ckpt.encoder
     why = "was saved for another G" if ckpt.encoder_stale else "is not in the checkpoint"
-    print(f"note: the style encoder {why}; training one now (a few seconds, not saved; to keep one: "
-          f"python scripts/train_encoder.py --checkpoint {checkpoint_arg})", file=sys.stderr)
+    print(f"note: the style encoder {why}; training one now (a few seconds, not saved; to keep one, run "
+          f"scripts/train_encoder.py from the repository: python -m scripts.train_encoder --checkpoint {checkpoint_arg})",
+          file=sys.stderr)
     return train_encoder(ckpt.model)
 
 

@@ -353,7 +353,8 @@ def write_number(model: GANCLS, encoder: StyleEncoder | None, text: Any, *, styl
     if style_image is not None:
         if encoder is None:
             raise StyleError("this model has no style encoder to read a style image with; train one first "
-                             "(python scripts/train_encoder.py --checkpoint CHECKPOINT)")
+                             "(scripts/train_encoder.py, from the repository: "
+                             "python -m scripts.train_encoder --checkpoint CHECKPOINT)")
         _check_pair(model, encoder)
         z = style_of(encoder, source_digit(style_image))  # [1, noise_dim]
     else:

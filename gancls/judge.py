@@ -71,10 +71,10 @@ class JudgeOutput(NamedTuple):
 
 
 def default_judge_path() -> Path:
-    """The shipped checkpoint, found relative to the installed package."""
-    import gancls
+    """The shipped checkpoint: checkpoints/ beside the package, or the copy a wheel installs (gancls/shipped.py)."""
+    from .shipped import shipped_path
 
-    return Path(gancls.__file__).resolve().parents[1] / "checkpoints" / DEFAULT_FILENAME
+    return shipped_path(DEFAULT_FILENAME)
 
 
 def save_judge(judge: Judge, path: str | os.PathLike) -> Path:

@@ -1,6 +1,6 @@
 """Build gancls/assets/mnist_subset.npz: a fixed-seed, class-balanced MNIST subset shipped with the package.
 
-Usage (from the repo root):  python scripts/build_subset.py --data-dir ../shared/data
+Usage (from the repo root):  python -m scripts.build_subset --data-dir ../shared/data
 """
 
 from __future__ import annotations
@@ -29,7 +29,6 @@ def balanced_indices(labels: np.ndarray, per_class: int, rng: np.random.Generato
 
 def build(data_dir: Path, out: Path, seed: int, train_per_class: int, test_per_class: int) -> int:
     """Write the subset npz to `out` and return its size in bytes."""
-    sys.path.insert(0, str(REPO_ROOT))  # so the script runs from a plain checkout without installing gancls
     from gancls.data import load_mnist
 
     data = load_mnist(data_dir, allow_download=False)

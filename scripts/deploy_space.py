@@ -1,7 +1,7 @@
 """Upload the app to a Hugging Face Space: exactly the files a Space needs, with a Space README and requirements.
 
-    python scripts/deploy_space.py --dry-run                          # list files and sizes; no network, no token
-    python scripts/deploy_space.py --space-id USER/gancls --hardware zero-gpu
+    python -m scripts.deploy_space --dry-run                          # list files and sizes; no network, no token
+    python -m scripts.deploy_space --space-id USER/gancls --hardware zero-gpu
 
 A real run reads the token from $HF_TOKEN or your Hugging Face login (`hf auth login`) and never
 prints it; it creates the Space if needed and uploads through huggingface_hub, which stores the
@@ -202,7 +202,7 @@ def hub_error_message(err: Exception, space_id: str, hardware: str) -> str:
 
 def build_parser() -> argparse.ArgumentParser:
     """The command-line flags."""
-    p = argparse.ArgumentParser(prog="python scripts/deploy_space.py",
+    p = argparse.ArgumentParser(prog="python -m scripts.deploy_space",
                                 description="Upload the gancls app to a Hugging Face Space (Gradio SDK).")
     p.add_argument("--space-id", help="USER/NAME of the Space (created if missing); needed for a real run")
     p.add_argument("--hardware", choices=sorted(SPACE_CONFIGS), default="cpu",

@@ -1,10 +1,10 @@
 """Regenerate docs/screenshots/*.png: start the app, use each tab for real in Chromium, photograph it.
 
-    python scripts/screenshots.py --seconds 60                        # train, generate, probe
-    python scripts/screenshots.py --seconds 60 --teach --ablation-seconds 60   # also ablation, D's view, style
-    python scripts/screenshots.py --handwriting                       # only tab 8, pretrained model and its S
-    python scripts/screenshots.py --phone --seconds 20                # every tab at 390x844 -> docs/screenshots/phone/
-    python scripts/screenshots.py --replay --checkpoint DIR           # the recorded training, desktop and phone
+    python -m scripts.screenshots --seconds 60                        # train, generate, probe
+    python -m scripts.screenshots --seconds 60 --teach --ablation-seconds 60   # also ablation, D's view, style
+    python -m scripts.screenshots --handwriting                       # only tab 8, pretrained model and its S
+    python -m scripts.screenshots --phone --seconds 20                # every tab at 390x844 -> docs/screenshots/phone/
+    python -m scripts.screenshots --replay --checkpoint DIR           # the recorded training, desktop and phone
 
 Add `--data-dir DIR` for full MNIST (the default is what the app finds: $GANCLS_DATA, a cached
 download or the embedded subset). Needs playwright and a Chromium (Debian's /usr/bin/chromium by
@@ -23,10 +23,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
-ROOT = Path(__file__).resolve().parents[1]  # the repository
-sys.path.insert(0, str(ROOT / "tests"))
+from demo.harness.browser import CHROMIUM, CHROMIUM_ARGS
+from demo.harness.ports import free_port
 
-from conftest import CHROMIUM, CHROMIUM_ARGS, free_port  # noqa: E402  (the tests' Chromium flags and ports)
+ROOT = Path(__file__).resolve().parents[1]  # the repository
 
 
 def _serve(args: argparse.Namespace, port: int) -> subprocess.Popen:

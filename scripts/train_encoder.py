@@ -1,6 +1,6 @@
 """Train the style encoder S for a checkpoint's G and write it into that checkpoint.
 
-    python scripts/train_encoder.py --checkpoint checkpoints/pretrained --data-dir ../shared/data
+    python -m scripts.train_encoder --checkpoint checkpoints/pretrained --data-dir ../shared/data
 
 G, D and everything else in the file stay bit for bit as they were (gancls.checkpoint.add_encoder);
 rerun this after retraining G, since an S saved for another G is not loaded.
@@ -11,16 +11,14 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from gancls.checkpoint import add_encoder, load_checkpoint  # noqa: E402
-from gancls.data import load_mnist  # noqa: E402
-from gancls.encoder import EncoderTrainConfig, latent_error, train_encoder  # noqa: E402
-from gancls.errors import UserError  # noqa: E402
+from gancls.checkpoint import add_encoder, load_checkpoint
+from gancls.data import load_mnist
+from gancls.encoder import EncoderTrainConfig, latent_error, train_encoder
+from gancls.errors import UserError
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -47,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
         seconds = time.perf_counter() - t0
         encoder.info.update(real_digits=source if cfg.recon_weight > 0 else None,
                             latent_mse_on_G_samples=round(latent_error(ckpt.model, encoder), 5),
-                            how_trained="python scripts/train_encoder.py " + " ".join(sys.argv[1:] if argv is None else argv),
+                            how_trained="python -m scripts.train_encoder " + " ".join(sys.argv[1:] if argv is None else argv),
                             device=f"CPU ({a.threads} thread{'s' if a.threads != 1 else ''})")
         path = add_encoder(ckpt.path, encoder)
     except UserError as e:

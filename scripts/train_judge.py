@@ -1,6 +1,6 @@
 """Train the judge classifier on MNIST and write checkpoints/judge.safetensors + judge.json.
 
-    python scripts/train_judge.py --data-dir ../shared/data --out checkpoints/
+    python -m scripts.train_judge --data-dir ../shared/data --out checkpoints/
 """
 
 from __future__ import annotations
@@ -18,11 +18,8 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-if __package__ in (None, ""):  # run as a script: make the repo's package importable without installing it
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from gancls.evaluate import reference_values  # noqa: E402
-from gancls.judge import ARCHITECTURE, Judge, images_to_float, judge_predict, save_judge  # noqa: E402
+from gancls.evaluate import reference_values
+from gancls.judge import ARCHITECTURE, Judge, images_to_float, judge_predict, save_judge
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -119,7 +116,7 @@ def main(argv: list[str] | None = None) -> float:
         "input": "uint8 [N, 28, 28], 0 = background, 255 = ink; normalised inside the model",
         "n_parameters": sum(p.numel() for p in judge.parameters()),
         "feature_dim": judge.feature_dim,
-        "training_command": "python scripts/train_judge.py " + shlex.join(sys.argv[1:] if argv is None else argv),
+        "training_command": "python -m scripts.train_judge " + shlex.join(sys.argv[1:] if argv is None else argv),
         "seed": args.seed,
         "epochs": args.epochs,
         "batch_size": args.batch_size,

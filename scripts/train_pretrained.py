@@ -1,6 +1,6 @@
 """Train the model that ships in checkpoints/pretrained, record how (a replay for the class) and its judge figures.
 
-    python scripts/train_pretrained.py --data-dir ../shared/data --steps 6000 --threads 1 --out checkpoints/pretrained
+    python -m scripts.train_pretrained --data-dir ../shared/data --steps 6000 --threads 1 --out checkpoints/pretrained
 
 Trains the default preset on full MNIST (its averaged G, TrainConfig.ema_decay, is what is evaluated
 and saved), evaluates with the judge every --eval-every steps (1,000 samples, 2,000 test digits for
@@ -18,22 +18,19 @@ from __future__ import annotations
 
 import argparse
 import copy
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from gancls.checkpoint import save_checkpoint  # noqa: E402
-from gancls.config import Budget, constant_mode_seeking, model_preset, train_preset  # noqa: E402
-from gancls.data import load_mnist  # noqa: E402
-from gancls.judge import load_judge  # noqa: E402
-from gancls.replay import save_replay  # noqa: E402
-from gancls.report import evaluate_model  # noqa: E402
-from gancls.train import Finished, Samples, Trainer  # noqa: E402
+from gancls.checkpoint import save_checkpoint
+from gancls.config import Budget, constant_mode_seeking, model_preset, train_preset
+from gancls.data import load_mnist
+from gancls.judge import load_judge
+from gancls.replay import save_replay
+from gancls.report import evaluate_model
+from gancls.train import Finished, Samples, Trainer
 
 TARGETS = {"label_accuracy": 0.995, "diversity": 0.92, "nn_diversity": 0.85}
 MAX_REPLAY_MB = 4.0
@@ -130,7 +127,7 @@ def main() -> None:
     state, meta, figures = best
     kept = figures["step"]
     trainer.model.load_state_dict(state)
-    how = (f"python scripts/train_pretrained.py --data-dir {a.data_dir} --arch {a.arch} --steps {a.steps} "
+    how = (f"python -m scripts.train_pretrained --data-dir {a.data_dir} --arch {a.arch} --steps {a.steps} "
            f"--eval-every {a.eval_every} --frames {a.frames} --seed {a.seed} --threads {a.threads}"
            + (f" --max-minutes {a.max_minutes:g}" if a.max_minutes else "")
            + (f" --mode-seeking {a.mode_seeking:g}" if a.mode_seeking is not None else "")

@@ -2,63 +2,27 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 
 # The suite runs the app server, training subprocesses and the tests side by side on a small CPU:
 # one torch thread each avoids oversubscription (2 threads per process thrash 2 shared cores).
-# Set before anything imports torch; subprocesses inherit it. Only under pytest (it sets PYTEST_VERSION):
-# benchmarks import this file for its Chromium helpers, and their apps and CLIs choose their own threads.
-if "PYTEST_VERSION" in os.environ:
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
-import signal
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
+# Set before anything imports torch; subprocesses inherit it. Only pytest loads this file (benchmarks and
+# scripts take their helpers from demo.harness), so it never sets a benchmark's threads.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterator
 
 import pytest
 
+from demo.harness.browser import chromium
+from demo.harness.launch import serving
+
 if TYPE_CHECKING:
     from gancls.data import MnistData
 
-ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 FULL_SIZES = (60_000, 10_000)  # train, test
-CHROMIUM = Path("/usr/bin/chromium")  # Debian's; playwright's own browsers would need a download
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--no-first-run"]
-needs_chromium = pytest.mark.skipif(not CHROMIUM.exists(), reason=f"Debian chromium is not installed at {CHROMIUM}")
-# An init script (it runs before the page's own, so before demo/frame_guard.js): counts the calls that reach
-# the browser's requestAnimationFrame (window.__frames) and the timers Gradio's status tracker sets
-# (window.__tracker_timers).
-COUNT_FRAMES_JS = """
-window.__frames = 0;
-window.__tracker_timers = 0;
-const ask = window.requestAnimationFrame.bind(window);
-window.requestAnimationFrame = (callback) => { window.__frames++; return ask(callback); };
-const later = window.setTimeout.bind(window);
-window.setTimeout = (...args) => {
-  if ((new Error().stack || "").includes("/statustracker-")) window.__tracker_timers++;
-  return later(...args);
-};
-"""
-
-# How many of a plot's canvas pixels are (nearly) each colour: [selector, ['#rrggbb', ...]] -> counts.
-PIXELS_JS = """([sel, colours]) => {
-  const c = document.querySelector(sel + ' canvas');
-  const px = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
-  const rgb = colours.map(h => [1, 3, 5].map(i => parseInt(h.slice(i, i + 2), 16)));
-  const counts = rgb.map(() => 0);
-  for (let i = 0; i < px.length; i += 4)
-    rgb.forEach((c, k) => { if (px[i + 3] > 200 && c.every((v, j) => Math.abs(v - px[i + j]) < 24)) counts[k]++; });
-  return counts;
-}"""
-
 
 
 @dataclass(frozen=True)
@@ -125,29 +89,6 @@ def mnist(tmp_path_factory: pytest.TempPathFactory) -> Mnist:
     return Mnist(data, root, "embedded subset")
 
 
-def free_port() -> int:
-    """A TCP port nobody listens on right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_http(url: str, proc: subprocess.Popen, timeout: float) -> float:
-    """Seconds until `url` answers 200; fails the test if the process dies or time runs out."""
-    t0 = time.monotonic()
-    while time.monotonic() - t0 < timeout:
-        if proc.poll() is not None:
-            raise RuntimeError(f"the app exited with code {proc.returncode} before answering")
-        try:
-            with urllib.request.urlopen(url, timeout=2) as r:
-                if r.status == 200:
-                    return time.monotonic() - t0
-        except OSError:
-            pass
-        time.sleep(0.1)
-    raise TimeoutError(f"{url} did not answer within {timeout:.0f} s")
-
-
 @pytest.fixture(scope="session")
 def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A 'small' model trained for a few steps on the embedded subset: the app's stand-in pretrained model."""
@@ -163,45 +104,6 @@ def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     for _ in trainer.run(Budget(steps=5)):
         pass
     return out
-
-
-def start_app(checkpoint: Path, port: int, log: Path, *extra: str, data_dir: Path | None = None) -> subprocess.Popen:
-    """`python app.py` on `port` with the given pretrained checkpoint and MNIST folder; output goes to `log`."""
-    args = [sys.executable, str(ROOT / "app.py"), "--port", str(port), "--checkpoint", str(checkpoint), *extra]
-    if data_dir is not None:
-        args += ["--data-dir", str(data_dir)]
-    env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "OMP_NUM_THREADS": "2", "PYTHONUNBUFFERED": "1"}
-    env.pop("GRADIO_SERVER_PORT", None)
-    return subprocess.Popen(args, cwd=ROOT, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT)
-
-
-def stop_app(proc: subprocess.Popen) -> None:
-    """Ctrl-C (so the app cleans its temp files), then kill if it lingers."""
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
-
-
-@contextlib.contextmanager
-def serving(checkpoint: Path, work: Path, data_dir: Path | None = None) -> Iterator[dict]:
-    """The app on `checkpoint` at a free port for the with-block: {'url', 'startup_s', 'log'} (fails the test
-    with the app's log if it does not start)."""
-    port, log = free_port(), work / "app.log"
-    proc = start_app(checkpoint, port, log, data_dir=data_dir)
-    url = f"http://127.0.0.1:{port}/"
-    try:
-        startup = wait_http(url, proc, timeout=90)
-    except (RuntimeError, TimeoutError) as e:
-        stop_app(proc)
-        pytest.fail(f"{e}\n--- app log ---\n{log.read_text()[-3000:]}")
-    try:
-        yield {"url": url, "startup_s": startup, "log": log}
-    finally:
-        stop_app(proc)
 
 
 @pytest.fixture(scope="session")
@@ -222,28 +124,6 @@ def data_dir(mnist: Mnist) -> Path | None:
 def app_url(app_server: dict) -> str:
     """The URL of the running app."""
     return app_server["url"]
-
-
-@contextlib.contextmanager
-def chromium() -> Iterator:
-    """Headless Debian Chromium driven by playwright (tests, benchmarks and screenshots share this launch)."""
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
-        try:
-            yield browser
-        finally:
-            browser.close()
-
-
-def open_app(browser, url: str, width: int, height: int, ready: str = "#train-btn", state: str = "visible"):
-    """A new page on the app (its own browser context: its own Gradio session), once `ready` is in `state`."""
-    page = browser.new_context(viewport={"width": width, "height": height}).new_page()
-    page.set_default_timeout(30_000)
-    page.goto(url)
-    page.wait_for_selector(ready, state=state)
-    return page
 
 
 @pytest.fixture(scope="module")

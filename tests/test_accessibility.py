@@ -7,13 +7,13 @@ its licence is beside it. Each tab is checked as a visitor sees it when they ope
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Iterator
 
 import pytest
-from conftest import needs_chromium, open_app
 
-AXE = Path(__file__).resolve().parent / "assets" / "axe.min.js"
+from demo.harness.browser import open_app, serious_violations
+from demo.harness.marks import needs_chromium
+
 TABS = ["1 · Train", "2 · Generate", "3 · Probe", "4 · Ablation", "5 · D's view", "6 · Style vs label",
         "7 · Timeline & export", "8 · Your handwriting", "9 · Class"]
 READY = {"2 · Generate": "#gen-btn", "5 · D's view": "#dview-heat img"}  # wait for what each tab draws first
@@ -26,16 +26,6 @@ def page(browser, app_url: str) -> Iterator:
     page = open_app(browser, app_url, 1400, 1000)
     yield page
     page.context.close()
-
-
-def serious_violations(page) -> list[dict]:
-    """axe-core's critical and serious violations on the page as it is now."""
-    if not page.evaluate("() => typeof window.axe !== 'undefined'"):
-        page.add_script_tag(path=str(AXE))
-    result = page.evaluate("() => axe.run(document, {resultTypes: ['violations']})")
-    return [{"id": v["id"], "impact": v["impact"], "help": v["help"],
-             "nodes": [n["target"] for n in v["nodes"]][:5], "count": len(v["nodes"])}
-            for v in result["violations"] if v["impact"] in ("critical", "serious")]
 
 
 @pytest.mark.parametrize("tab", TABS)

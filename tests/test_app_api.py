@@ -14,8 +14,8 @@ from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 from PIL import Image
 
-from gradio_helpers import wait_outputs  # tests/gradio_helpers.py (pytest puts tests/ on sys.path)
 
+from demo.harness.clients import wait_outputs
 from gancls.checkpoint import load_checkpoint
 
 # device, data, seconds, epochs, max_steps, arch, batch, lr_d, lr_g, seed, objective, loss

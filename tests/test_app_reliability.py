@@ -18,19 +18,11 @@ from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 from PIL import Image
 
-from gradio_helpers import wait_outputs  # tests/gradio_helpers.py (pytest puts tests/ on sys.path)
-
-from bench.soak import TRAIN, AppProcess, expected_generate, launch, png, wait_for
-from conftest import ROOT
+from demo.harness import ROOT
+from demo.harness.clients import expected_generate, png, raw_call, train_args, wait_outputs
+from demo.harness.launch import AppProcess, launch
+from demo.harness.ports import wait_for
 from gancls.checkpoint import load_checkpoint
-
-
-def train_args(**changes: Any) -> list:
-    """The /train inputs: a small model on the embedded subset, with `changes`."""
-    names = ["device", "data", "seconds", "epochs", "max_steps", "arch", "batch", "lr_d", "lr_g", "seed",
-             "objective", "loss", "start"]
-    values = dict(zip(names, TRAIN), **changes)
-    return [values[n] for n in names]
 
 
 def steps_in(using: str) -> int:
@@ -45,19 +37,6 @@ def app(tiny_checkpoint: Path, data_dir: Path | None,
     server = launch(tiny_checkpoint, tmp_path_factory.mktemp("reliability"), data_dir=data_dir)
     yield server
     server.stop()
-
-
-def raw_call(url: str, api: str, data: list, session_hash: str | None = None) -> tuple[str, Any]:
-    """Call an endpoint over plain HTTP (no client-side file handling): ('complete' | 'error', payload)."""
-    body = json.dumps({"data": data, **({"session_hash": session_hash} if session_hash else {})}).encode()
-    req = urllib.request.Request(f"{url}gradio_api/call/{api}", body, {"Content-Type": "application/json"})
-    with urllib.request.urlopen(req, timeout=30) as r:
-        event_id = json.load(r)["event_id"]
-    with urllib.request.urlopen(f"{url}gradio_api/call/{api}/{event_id}", timeout=60) as r:
-        lines = r.read().decode().splitlines()
-    event = next(line.split(": ", 1)[1] for line in lines if line.startswith("event: ") and "heartbeat" not in line)
-    payload = next((line.split(": ", 1)[1] for line in lines if line.startswith("data: ")), "null")
-    return event, json.loads(payload)
 
 
 def raw_predict(client: Client, api: str, data: list) -> Any:

@@ -18,6 +18,7 @@ import pytest
 import torch
 from PIL import Image, ImageDraw
 
+from demo.harness.cli import run_cli
 from gancls.checkpoint import save_checkpoint
 from gancls.config import Budget, ConfigError, TrainConfig, model_preset, train_preset
 from gancls.errors import UserError
@@ -25,7 +26,6 @@ from gancls.images import ImageInputError, to_mnist
 from gancls.models import GANCLS
 from gancls.probe import label_scores, match_scores
 from gancls.sampling import label_grid, sample
-from tests.cli_helpers import run_cli
 
 REPO = Path(__file__).resolve().parents[1]
 NAN, INF = float("nan"), float("inf")

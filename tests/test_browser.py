@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import Iterator
 
 import pytest
-from conftest import COUNT_FRAMES_JS, PIXELS_JS, needs_chromium, open_app
-from gradio_helpers import draw_a_one
 
+from demo.harness.browser import COUNT_FRAMES_JS, PIXELS_JS, draw_a_one, open_app
+from demo.harness.marks import needs_chromium
 from demo.ui import D_COLOURS, LOSS_COLOURS
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
@@ -283,7 +283,7 @@ def test_a_waiting_run_says_it_is_waiting(page, app_url: str) -> None:
     # Defect 5: a run queued behind another visitor's still said "Ready. Press Train…".
     from gradio_client import Client
 
-    from gradio_helpers import wait_outputs
+    from demo.harness.clients import wait_outputs
 
     other = Client(app_url, verbose=False)
     job = other.submit("cpu", "embedded", 60, 0, 0, "small", 64, 2e-4, 2e-4, 0, "gan-cls", "lsgan", api_name="/train")

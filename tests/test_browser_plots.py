@@ -7,8 +7,9 @@ import re
 from typing import Iterator
 
 import pytest
-from conftest import needs_chromium, open_app
 
+from demo.harness.browser import open_app
+from demo.harness.marks import needs_chromium
 from demo.ui import D_CURVES, LOSS_CURVES
 
 

@@ -12,11 +12,9 @@ import numpy as np
 import pytest
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
-from gradio_helpers import (
-    wait_outputs,  # tests/gradio_helpers.py (pytest puts tests/ on sys.path)
-)
 from PIL import Image
 
+from demo.harness.clients import wait_outputs
 from demo.classroom import CODE_ALPHABET, CODE_FORMAT, Classroom, new_code, read_lesson
 from demo.gate import TrainingGate
 from demo.pipeline import run_events

@@ -10,8 +10,9 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import needs_chromium, open_app
-from gradio_helpers import draw_a_one
+
+from demo.harness.browser import draw_a_one, open_app
+from demo.harness.marks import needs_chromium
 
 pytestmark = [pytest.mark.slow, needs_chromium]
 

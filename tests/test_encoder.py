@@ -12,6 +12,7 @@ import torch
 from PIL import Image
 from safetensors.torch import load_file
 
+from demo.harness.cli import run_cli
 from gancls.checkpoint import (
     CheckpointError,
     add_encoder,
@@ -36,7 +37,6 @@ from gancls.encoder import (
 from gancls.errors import UserError
 from gancls.judge import judge_predict, load_judge
 from gancls.models import GANCLS
-from tests.cli_helpers import run_cli
 
 REPO = Path(__file__).resolve().parents[1]
 PRETRAINED = REPO / "checkpoints" / "pretrained"

@@ -7,9 +7,9 @@ import re
 from pathlib import Path
 
 import torch
-from conftest import ROOT
 from gradio_client import Client
 
+from demo.harness import ROOT
 from demo.replay_view import REPLAY_HELP
 from demo.tabs.probe import PROBE_HELP, SCORES_WHY, score_facts, score_sentence
 from demo.tabs.train import GRID_HELP, TRAIN_HELP

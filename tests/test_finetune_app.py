@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import ROOT
 from gradio_client import Client
 from gradio_client.exceptions import AppError
 
+from demo.harness import ROOT
 from demo.context import load_context
 from demo.runstate import RunState
 from demo.tabs.train import PRETRAINED, SCRATCH, TrainTab

@@ -8,13 +8,14 @@ from pathlib import Path
 
 import gradio as gr
 import pytest
-from conftest import COUNT_FRAMES_JS, needs_chromium
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.responses import HTMLResponse, JSONResponse, StreamingResponse
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
+from demo.harness.browser import COUNT_FRAMES_JS
+from demo.harness.marks import needs_chromium
 from demo.frame_guard import FRAME_GUARD_JS, EarlyScript, frame_guard_middleware
 from demo.main import calm_queue
 

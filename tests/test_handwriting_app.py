@@ -15,11 +15,12 @@ from typing import Iterator
 import numpy as np
 import pytest
 import torch
-from conftest import ROOT, serving
 from gradio_client import Client, handle_file
 from PIL import Image, ImageDraw
 
-from bench.hostile_table import refusal
+from demo.harness import ROOT
+from demo.harness.hostile import refusal
+from demo.harness.launch import serving
 from gancls.draw import style_row
 from gancls.judge import judge_predict, load_judge
 

@@ -14,12 +14,12 @@ from typing import Iterator
 import pytest
 from gradio_client import Client
 
-from bench.hostile_table import LIMITS, refusal, table
-from bench.soak import AppProcess, launch, wait_for
-from conftest import ROOT
+from demo.harness import ROOT
+from demo.harness.clients import raw_call, train_args, wait_outputs
+from demo.harness.hostile import LIMITS, refusal, table
+from demo.harness.launch import AppProcess, launch
+from demo.harness.ports import wait_for
 from gancls.checkpoint import load_checkpoint
-from gradio_helpers import wait_outputs
-from test_app_reliability import raw_call, train_args
 
 IDLE_S = 6  # the module's app frees a visitor's trainer after this long without a request
 

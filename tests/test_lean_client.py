@@ -13,7 +13,7 @@ import pytest
 from gradio_client import Client, handle_file
 from PIL import Image
 
-from bench.lean_client import AppError, LeanApp
+from demo.harness.lean_client import AppError, LeanApp
 
 pytestmark = pytest.mark.slow
 

@@ -16,13 +16,14 @@ from typing import Any
 import gradio as gr
 import numpy as np
 import pytest
-from conftest import needs_chromium, open_app, serving
 from gradio_client import Client
 from gradio_client.exceptions import AppError
 from PIL import Image
-from replay_helpers import record_replay
-from test_accessibility import serious_violations
 
+from demo.harness.browser import open_app, serious_violations
+from demo.harness.launch import serving
+from demo.harness.marks import needs_chromium
+from demo.harness.replay import record_replay
 from demo import replay_view
 from demo.context import load_context, load_pretrained, recorded_curves
 from demo.replay_view import ReplayView

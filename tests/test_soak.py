@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from bench.soak import launch, soak
+from demo.harness.launch import launch
+from demo.harness.soak import soak
 from gancls.checkpoint import load_checkpoint
 
 # Memory bounds, in MB. The first round's growth is what pools and arenas keep once (61 MB seen, Xeon

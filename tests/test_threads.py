@@ -7,7 +7,7 @@ import os
 import pytest
 import torch
 
-from cli_helpers import run_cli
+from demo.harness.cli import run_cli
 from gancls.device import busy_cores, default_threads, usable_cores
 
 

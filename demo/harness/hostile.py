@@ -9,12 +9,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from bench.soak import TRAIN
+from .clients import TRAIN, TRAIN_NAMES
 
 # The server limits the table's expected messages name ("from 2 to 256", "at most 20 s per run").
 LIMITS = ["--max-run-seconds", "20", "--max-batch", "256", "--autosave-seconds", "1"]
-TRAIN_NAMES = ["device", "data", "seconds", "epochs", "max_steps", "arch", "batch", "lr_d", "lr_g", "seed",
-               "objective", "loss", "start"]
 
 
 def png_file(folder: Path, name: str, size: tuple[int, int], mode: str = "L") -> str:

@@ -1,10 +1,13 @@
-"""Helpers for tests that run the CLI in-process."""
+"""The CLI in-process, for tests: `python -m gancls ARGV` without a subprocess."""
 
 from __future__ import annotations
 
-import pytest
+from typing import TYPE_CHECKING
 
 from gancls.cli import main
+
+if TYPE_CHECKING:
+    import pytest
 
 
 def run_cli(argv: list[str], capsys: pytest.CaptureFixture) -> tuple[int, str, str]:

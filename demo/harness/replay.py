@@ -28,5 +28,5 @@ def record_replay(out: Path, data: Any, *, arch: str = "small", steps: int = 120
         evals.append({"step": trainer.step_count, "label_accuracy": figures["label_accuracy"],
                       "mismatch_auc": figures["mismatch_auc"]})
     save_replay(out, grids=trainer.samples_history, cols=cfg.sample_cols, metrics=trainer.history, evals=evals,
-                meta={"how": f"tests/replay_helpers.py: {arch}, {steps} steps"})
+                meta={"how": f"demo/harness/replay.py: {arch}, {steps} steps"})
     return trainer
