@@ -121,7 +121,7 @@ def test_bad_training_settings_are_refused(field: str, value: object, words: str
 # ------------------------------------------------------------------------- the shipped model
 def test_shipped_model_has_a_style_encoder_that_inverts_g(pretrained) -> None:
     model, enc = pretrained.model, pretrained.encoder
-    assert enc is not None, "checkpoints/pretrained should ship S: python scripts/train_encoder.py"
+    assert enc is not None, "checkpoints/pretrained should ship S: python -m scripts.train_encoder"
     # G ignores part of its noise, so z comes back only in part; predicting 0 would score 1.0
     assert latent_error(model, enc, n=500) < 0.92
     g = torch.Generator().manual_seed(5)

@@ -1,4 +1,4 @@
-"""bench/lean_client.py, the classroom benchmark's light client, against the real app: it must get what
+"""demo/harness/lean_client.py, the classroom benchmark's light client, against the real app: it must get what
 gradio_client gets (the same outputs, the same errors), or the latency it measures means nothing."""
 
 from __future__ import annotations
