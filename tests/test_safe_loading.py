@@ -11,7 +11,6 @@ import os
 import struct
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Callable
 
@@ -237,12 +236,26 @@ def test_the_size_limit_is_a_parameter(good: Path) -> None:
         load_checkpoint(good, max_bytes=1000)
 
 
-def test_a_forged_config_does_not_build_a_huge_model(good: Path, tmp_path: Path) -> None:
+def test_a_forged_config_does_not_build_a_huge_model(good: Path, tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     # Shapes are checked on a model built on the "meta" device (no memory): building HUGE for real
     # takes ~1.8 s and 425 MB here, 0.04 s on "meta". (A forged g_fc=10**6 used to take 21 s.)
+    import gancls.checkpoint as checkpoint
+
+    built = []  # (the default device, parameter count) of every model load_checkpoint builds
+
+    def recording(cfg):
+        model = GANCLS(cfg)
+        built.append((torch.get_default_device().type, sum(p.numel() for p in model.parameters())))
+        return model
+
+    monkeypatch.setattr(checkpoint, "GANCLS", recording)
     path = tmp_path / "forged.safetensors"
     path.write_bytes(_with_meta(good, **HUGE))
-    t0 = time.perf_counter()
     with pytest.raises(CheckpointError, match="expected"):
         load_checkpoint(path)
-    assert time.perf_counter() - t0 < 0.5
+    assert built and built[0][1] > 100_000_000  # the forged config does describe a huge model ...
+    assert [device for device, _ in built] == ["meta"]  # ... built only on "meta": no memory, no time
+    built.clear()
+    load_checkpoint(good)  # the control: a good file is checked on "meta", then built for real once
+    assert [device for device, _ in built] == ["meta", "cpu"]
