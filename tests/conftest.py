@@ -251,3 +251,37 @@ def browser() -> Iterator:
     """One browser for a test module; each test opens its own context or page on it."""
     with chromium() as b:
         yield b
+
+
+class StepClock:
+    """Stands in for gancls.train's `time` module: its clock moves `dt` seconds per training step and
+    stands still otherwise, so time budgets, slices and autosave intervals are exact step counts however
+    busy the machine is. Tests move `now` by hand for time spent outside training."""
+
+    strftime = staticmethod(__import__("time").strftime)
+
+    def __init__(self, dt: float):
+        self.now, self.dt = 1000.0, dt
+
+    def perf_counter(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def step_clock(monkeypatch: pytest.MonkeyPatch) -> StepClock:
+    """The training engine's clock, replaced for one test by a StepClock (0.125 s a step: a power of two,
+    so sums of steps compare exactly); set `.dt` to change it."""
+    import gancls.train as train_module
+    from gancls.train import Trainer
+
+    clock = StepClock(dt=0.125)
+    monkeypatch.setattr(train_module, "time", clock)
+    step = Trainer.step
+
+    def timed_step(self: Trainer):
+        out = step(self)
+        clock.now += clock.dt
+        return out
+
+    monkeypatch.setattr(Trainer, "step", timed_step)
+    return clock

@@ -196,9 +196,10 @@ def test_generate_is_not_blocked_by_training(app_url: str) -> None:
     assert latency < 5
 
 
-def test_zerogpu_chunks_keep_the_state() -> None:
+def test_zerogpu_chunks_keep_the_state(step_clock) -> None:
     """The ZeroGPU path in miniature: each chunk trains a copy (as another process would) and hands its
-    state back; one run, one Started, steps continue across chunks, and a stop ends it between chunks."""
+    state back; one run, one Started, steps continue across chunks, and a stop ends it between chunks.
+    The engine runs on the step clock (0.125 s a step): a 2 s run is 16 steps in chunks of 3."""
     import copy
 
     import torch
@@ -219,19 +220,19 @@ def test_zerogpu_chunks_keep_the_state() -> None:
         return away.state_dict(), events
 
     trainer = Trainer(model_preset("small"), train_preset("small"), data, device="cpu")
-    events = list(chunked_run(chunk, trainer, threading.Event(), Budget(seconds=2.0), chunk_seconds=0.3))
-    assert len(calls) >= 2
+    events = list(chunked_run(chunk, trainer, threading.Event(), Budget(seconds=2.0), chunk_seconds=0.375))
+    assert len(calls) == 6  # 16 steps, 3 a chunk
     assert isinstance(events[0], Started) and sum(isinstance(e, Started) for e in events) == 1
     assert isinstance(events[-1], Finished) and events[-1].reason == "time" and not trainer.running
     steps = [e.step for e in events if isinstance(e, Metrics)]
-    assert steps == sorted(steps) and steps[-1] == trainer.step_count > 0
-    assert trainer.history[-1]["step"] == trainer.step_count and trainer.train_seconds >= 2.0
+    assert steps == sorted(steps) and steps[-1] == trainer.step_count == 16
+    assert trainer.history[-1]["step"] == trainer.step_count and trainer.train_seconds == 2.0
 
     stop = threading.Event()
     stopping = Trainer(model_preset("small"), train_preset("small"), data, device="cpu")
     calls.clear()
     events = []
-    for event in chunked_run(chunk, stopping, stop, Budget(seconds=60.0), chunk_seconds=0.2):
+    for event in chunked_run(chunk, stopping, stop, Budget(seconds=60.0), chunk_seconds=0.25):
         events.append(event)
         stop.set()  # pressed during the first chunk: the run ends after it, on this side
     assert len(calls) == 1 and not stopping.running

@@ -35,32 +35,11 @@ def data():
     return load_embedded()
 
 
-class StepClock:
-    """Stands in for gancls.train's `time`: the clock moves `dt` seconds per training step, so
-    intervals in a test are exact however slow the machine is."""
-
-    strftime = staticmethod(time.strftime)
-
-    def __init__(self, dt: float):
-        self.now, self.dt = 1000.0, dt
-
-    def perf_counter(self) -> float:
-        return self.now
-
-
 @pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> StepClock:
-    c = StepClock(dt=0.1)
-    monkeypatch.setattr(train_module, "time", c)
-    step = Trainer.step
-
-    def timed_step(self: Trainer) -> torch.Tensor:
-        out = step(self)
-        c.now += c.dt
-        return out
-
-    monkeypatch.setattr(Trainer, "step", timed_step)
-    return c
+def clock(step_clock):
+    """The engine's clock at 0.1 s a training step (conftest's step_clock)."""
+    step_clock.dt = 0.1
+    return step_clock
 
 
 def _cfg(**kw):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import threading
-import time
 
 import numpy as np
 import pytest
@@ -33,36 +32,6 @@ def one_thread():
 @pytest.fixture(scope="module")
 def data():
     return load_embedded()  # 10,000 / 1,000 real MNIST digits shipped in the repo
-
-
-class StepClock:
-    """Stands in for gancls.train's `time`: the engine's clock moves `dt` seconds per training step, so the
-    ablation's slices and budgets are exact step counts however busy the machine is."""
-
-    strftime = staticmethod(time.strftime)
-
-    def __init__(self, dt: float):
-        self.now, self.dt = 1000.0, dt
-
-    def perf_counter(self) -> float:
-        return self.now
-
-
-@pytest.fixture
-def step_clock(monkeypatch: pytest.MonkeyPatch) -> StepClock:
-    import gancls.train as train_module
-
-    clock = StepClock(dt=0.125)  # a power of two: slices and budgets add up exactly
-    monkeypatch.setattr(train_module, "time", clock)
-    step = Trainer.step
-
-    def timed_step(self: Trainer) -> torch.Tensor:
-        out = step(self)
-        clock.now += clock.dt
-        return out
-
-    monkeypatch.setattr(Trainer, "step", timed_step)
-    return clock
 
 
 @pytest.fixture(scope="module")

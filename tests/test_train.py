@@ -91,22 +91,20 @@ def test_stop_request_keeps_the_model(data, tmp_path: Path) -> None:
     assert more[-1].reason == "steps" and more[-1].step == e.step + 15
 
 
-def test_time_budget_counts_training_not_the_consumer(data) -> None:
-    import time
-
-    t = Trainer(model_preset("small"), _cfg(), data, device="cpu")
+def test_time_budget_counts_training_not_the_consumer(data, step_clock) -> None:
+    # The step clock moves 0.125 s per training step; a slow consumer moves it too, while it holds an event.
+    t = Trainer(model_preset("small"), _cfg(metrics_every=2), data, device="cpu")
     events, slept = [], 0.0
-    t0 = time.monotonic()
     for e in t.run(Budget(seconds=1.0)):
         events.append(e)
         if isinstance(e, Metrics) and slept < 1.5:
-            time.sleep(0.5)  # a slow consumer: its time is not the run's
+            step_clock.now += 0.5  # a slow consumer: its time is not the run's
             slept += 0.5
-    wall = time.monotonic() - t0
-    assert events[-1].reason == "time" and 0 < events[-1].step
-    assert t.train_seconds >= 1.0 and wall - t.train_seconds >= slept >= 0.5
+    assert slept == 1.5  # the consumer held events for longer than the whole budget ...
+    assert events[-1].reason == "time" and events[-1].step == 8  # ... and the run still got its 1 s: 8 steps
+    assert t.train_seconds == 1.0
     metrics = [e for e in events if isinstance(e, Metrics)]
-    assert metrics[-1].elapsed >= 1.0 and metrics[-1].progress == 1.0
+    assert metrics[-1].elapsed == 1.0 and metrics[-1].progress == 1.0
 
 
 def test_no_budget_means_no_limit_until_stopped(data) -> None:
