@@ -38,9 +38,10 @@ def png(path: str) -> np.ndarray:
     return np.array(Image.open(path))
 
 
-def test_app_starts_fast_and_lists_every_action(app_server: dict, client: Client) -> None:
+def test_app_lists_every_action(app_server: dict, client: Client) -> None:
+    # How fast it starts is bench/'s to measure (and test_grid_image's to guard: no torchvision at start-up);
+    # here the fixture's wait for the first HTTP 200 is only a hang guard.
     print(f"cold start to first HTTP 200: {app_server['startup_s']:.1f} s")
-    assert app_server["startup_s"] < 20, "the app should open within seconds (10 s on an idle laptop)"
     names = set(client.view_api(print_info=False, return_format="dict")["named_endpoints"])
     for name in ("train", "stop", "resume", "reset", "generate", "probe", "label_scores", "random_digit",
                  "gallery_digit", "use_drawing", "download"):
@@ -63,12 +64,9 @@ def test_train_stop_resume_download_reset(client: Client, app_url: str) -> None:
     outs = wait_outputs(job, 4)  # live updates while training
     steps = [int(o[1]["data"][-1][0]) for o in outs if o[1] and o[1]["data"]]
     assert steps and steps == sorted(steps)
-    t0 = time.monotonic()
     assert client.predict(api_name="/stop") == "Stopping…"
-    status, loss, dplot, grid, using, download, note = job.result(timeout=30)
-    stop_s = time.monotonic() - t0
-    print(f"stop took effect in {stop_s:.2f} s")
-    assert stop_s < 3
+    status, loss, dplot, grid, using, download, note = job.result(timeout=30)  # a hang guard
+    # The 30 s run ended on the request, not on its budget (the engine checks the flag before every step).
     assert "Stopped at step" in status and "gc-done" in status
     assert {c for _, _, c in dplot["data"]} == {"D(real, right label)", "D(fake, right label)", "D(real, wrong label)"}
     assert png(grid).ndim >= 2
@@ -185,15 +183,13 @@ def test_stop_when_idle(client: Client) -> None:
 
 def test_generate_is_not_blocked_by_training(app_url: str) -> None:
     trainer, viewer = Client(app_url, verbose=False), Client(app_url, verbose=False)
-    job = trainer.submit(*train_args(seconds=20), api_name="/train")
+    job = trainer.submit(*train_args(seconds=60), api_name="/train")
     wait_outputs(job, 2)
-    t0 = time.monotonic()
-    viewer.predict([5], 2, 0, False, api_name="/generate")
-    latency = time.monotonic() - t0
+    image, _ = viewer.predict([5], 2, 0, False, api_name="/generate")
+    # Served while the run was still training: had Generate waited for the training slot, the run would be over.
+    assert not job.done() and png(image).ndim >= 2
     trainer.predict(api_name="/stop")
-    job.result(timeout=30)
-    print(f"generate while another session trains: {latency:.2f} s")
-    assert latency < 5
+    assert "Stopped at step" in job.result(timeout=30)[0]
 
 
 def test_zerogpu_chunks_keep_the_state(step_clock) -> None:

@@ -92,6 +92,12 @@ def test_generate_seven(page) -> None:
     page.click("#gen-btn")
     page.wait_for_selector("#gen-image img")
     page.wait_for_selector("#gen-file a, #gen-file .file-preview")
+    # Only the 7s: the file is named for them, and the grid is one row of 8 (all ten labels would be ten rows).
+    assert "gancls_7_x8_seed0.png" in page.inner_text("#gen-file")
+    page.wait_for_function("() => document.querySelector('#gen-image img').naturalWidth > 0")
+    width, height = page.evaluate("() => { const i = document.querySelector('#gen-image img');"
+                                  " return [i.naturalWidth, i.naturalHeight]; }")
+    assert width > 4 * height, (width, height)
     shot(page, "3-generate-7")
 
 
@@ -146,6 +152,10 @@ def test_teaching_tabs(page) -> None:
     page.get_by_role("tab", name="6 · Style vs label").click()
     page.click("#style-btn")
     page.wait_for_selector("#style-grid img")
+    page.wait_for_function("() => document.querySelector('#style-grid img').naturalWidth > 0")
+    width, height = page.evaluate("() => { const i = document.querySelector('#style-grid img');"
+                                  " return [i.naturalWidth, i.naturalHeight]; }")
+    assert width > height > 0, (width, height)  # 6 rows (noise vectors) of 10 labels
     shot(page, "8-style")
 
 
