@@ -347,10 +347,10 @@ def test_an_idle_page_asks_for_no_frames(browser, app_url: str) -> None:
         page.wait_for_selector("#train-btn")
         page.wait_for_timeout(6000)  # the page's entrance animations are over
         page.evaluate("window.__frames = 0; window.__tracker_timers = 0")
-        page.wait_for_timeout(3000)
-        frames, timers = page.evaluate("[window.__frames, window.__tracker_timers]")
-        assert frames <= 3, f"{frames} frames asked for in 3 s by an idle page"
-        # Moved, not dropped: the tracker's loop still runs (10 times a second), so a visible timer counts.
-        assert timers >= 5, f"the status tracker's loop ran {timers} times in 3 s"
+        # Moved, not dropped: the tracker's loop still runs, on a timer. The window is counted in its ticks,
+        # not in seconds: 10 of them, however long a busy machine takes (a frame loop asks 60 a second).
+        page.wait_for_function("window.__tracker_timers >= 10", polling=100, timeout=60_000)
+        frames = page.evaluate("window.__frames")
+        assert frames <= 3, f"{frames} frames asked for by an idle page while its tracker ticked 10 times"
     finally:
         context.close()
