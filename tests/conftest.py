@@ -285,3 +285,15 @@ def step_clock(monkeypatch: pytest.MonkeyPatch) -> StepClock:
 
     monkeypatch.setattr(Trainer, "step", timed_step)
     return clock
+
+
+# Fixtures that mean a running app (a server process) or a real browser: every test that uses one is an
+# end-to-end test and is marked slow, so `pytest -m "not slow"` is the quick set of everything else.
+SERVED = frozenset({"app_server", "app_url", "browser", "app", "replay_url", "shipped_url"})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark slow every test that needs a running app or a browser (see SERVED)."""
+    for item in items:
+        if SERVED & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
