@@ -109,8 +109,12 @@ def test_time_budget_counts_training_not_the_consumer(data, step_clock) -> None:
 
 def test_no_budget_means_no_limit_until_stopped(data) -> None:
     # The trap this replaces: `epochs=None` used to keep the preset's epochs without a word.
-    t = Trainer(model_preset("small"), _cfg(), data, device="cpu")
-    limit = t.steps_per_epoch + 20  # past one epoch of the subset, the small preset's default
+    import dataclasses
+
+    few = dataclasses.replace(data, train_images=data.train_images[:320], train_labels=data.train_labels[:320])
+    t = Trainer(model_preset("small"), _cfg(), few, device="cpu")
+    assert t.steps_per_epoch == 10  # 320 digits in batches of 32: an epoch in a few steps, not 312
+    limit = t.steps_per_epoch + 20  # past one epoch, the small preset's default
     events = list(t.run(stop=lambda: t.step_count >= limit))
     assert events[-1].reason == "stopped" and events[-1].step == limit
     assert t.total_steps(Budget(epochs=1.0)) == t.steps_per_epoch
@@ -158,13 +162,13 @@ def test_state_dict_hands_a_paused_run_over(data) -> None:
 
 
 def test_histories_stay_bounded_and_span_the_run(data, monkeypatch) -> None:
-    monkeypatch.setattr(train_module, "MAX_HISTORY", 20)
-    monkeypatch.setattr(train_module, "MAX_GRIDS", 8)
+    monkeypatch.setattr(train_module, "MAX_HISTORY", 10)
+    monkeypatch.setattr(train_module, "MAX_GRIDS", 4)
     t = Trainer(model_preset("small"), _cfg(metrics_every=1, sample_seconds=0.0), data, device="cpu")
-    list(t.run(Budget(steps=120)))
-    assert len(t.history) <= 20 and len(t.samples_history) <= 8
-    assert t.history[0]["step"] == 1 and t.history[-1]["step"] == 120
-    assert t.samples_history[0][0] == 0 and t.samples_history[-1][0] == 120
+    list(t.run(Budget(steps=48)))  # a reading and a grid every step: each history thinned several times
+    assert len(t.history) <= 10 and len(t.samples_history) <= 4
+    assert t.history[0]["step"] == 1 and t.history[-1]["step"] == 48
+    assert t.samples_history[0][0] == 0 and t.samples_history[-1][0] == 48
     steps = [s for s, _ in t.samples_history]
     assert steps == sorted(steps) and len(set(steps)) == len(steps)
 
