@@ -53,6 +53,7 @@ def test_the_tab_bar_stays_whole_while_you_switch_tabs(page) -> None:
 
 def test_train_live_then_stop(page) -> None:
     page.get_by_label("Time budget (s)").fill("40")
+    small_preset(page)
     page.click("#train-btn")
     page.wait_for_selector("#status .gc-running")
     page.wait_for_selector("#loss-plot canvas, #loss-plot svg")
@@ -164,9 +165,16 @@ def test_teaching_tabs(page) -> None:
 BADGED = ("#loss-plot", "#d-plot", "#train-grid", "#status", "#using", "#gif-image", "#gif-file")
 
 
+def small_preset(page) -> None:
+    """Train the 'small' preset (the page's default is 'fast': many times the work per step, nothing more to see)."""
+    page.get_by_label("Model size (preset)").fill("small")
+    page.keyboard.press("Enter")
+
+
 def set_budget(page, seconds: float = 0, epochs: float = 0) -> None:
     page.get_by_label("Time budget (s)").fill(str(seconds))
     page.get_by_label("Epochs").fill(str(epochs))
+    small_preset(page)
 
 
 def status_step(page) -> int:

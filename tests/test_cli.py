@@ -15,6 +15,8 @@ from gancls.data import load_embedded
 
 ROOT = Path(__file__).resolve().parents[1]
 
+pytestmark = pytest.mark.slow  # end to end: every test here reads a run trained in a fresh interpreter
+
 
 def gancls(*args: str, timeout: float = 180) -> subprocess.CompletedProcess:
     """`python -m gancls ARGS` in a fresh interpreter with a bare environment, as a user runs it."""

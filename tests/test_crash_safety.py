@@ -53,13 +53,13 @@ def test_sigkill_at_random_moments_loses_at_most_the_autosave_interval(mnist, tm
     run = tmp_path / "run"
     # Allowed loss: autosave 0.5 s + slack 1.5 s. The worst seen in a 60-kill soak at load 5-7 on
     # 2 cores was 1.28 s; kills land up to 3 s into training, so a missing autosave still fails.
-    # Nine kills, three of each kind (each a fresh interpreter importing torch); bench/kill_soak.py runs hundreds.
-    cycles = soak(9, run, mnist.root, seed=1, autosave=0.5, slack=1.5)
+    # Six kills, two of each kind (each a fresh interpreter importing torch); bench/kill_soak.py runs hundreds.
+    cycles = soak(6, run, mnist.root, seed=1, autosave=0.5, slack=1.5)
     report = summary(cycles)
     print(report)  # figures for the log: pytest -s shows them, a failure shows them anyway
     assert report["problems"] == []
-    assert report["kills"] == report["survived"] == 9
-    assert all(report["by_mode"][m] == 3 for m in MODES)
+    assert report["kills"] == report["survived"] == 6
+    assert all(report["by_mode"][m] == 2 for m in MODES)
     assert report["killed_mid_save"] >= 1  # at least one kill landed while a checkpoint was being written
     assert report["final_step"] and report["final_step"] > 0
 

@@ -154,18 +154,19 @@ from gancls.train import Trainer
 t = Trainer(model_preset("seed"), train_preset("seed", batch_size=10, holdout=0), load_embedded(), device="cpu")
 
 def faults_per_step():  # by default glibc trims and regrows the heap every few steps (~7,000 faults each)
-    for _ in range(10):
+    for _ in range(5):
         t.step()
     before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-    for _ in range(30):
+    for _ in range(15):
         t.step()
-    return (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) / 30
+    return (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) / 15
 
 default = faults_per_step()
 print(keep_freed_memory(), keep_freed_memory(), default, faults_per_step())
 """
 
 
+@pytest.mark.slow  # a fresh interpreter training the seed model
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's malloc only")
 def test_keep_freed_memory_stops_the_seed_step_page_faulting() -> None:
     # In a subprocess: it changes malloc for the whole process.
