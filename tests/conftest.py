@@ -297,3 +297,14 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if SERVED & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.slow)
+
+
+@pytest.fixture(autouse=True)
+def _one_torch_thread_after_each_test() -> Iterator[None]:
+    """Put torch back to one thread after every test (OMP_NUM_THREADS above), whatever the test or a fixture
+    set: a leaked 2 made every later in-process run thrash the two shared cores (a 7 s recording took 60 s)."""
+    yield
+    import sys
+
+    if "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(1)
