@@ -165,6 +165,7 @@ def test_cli_refuses_hostile_inputs_with_one_line(tmp_path: Path, tiny_checkpoin
     assert not (tmp_path / "big.npz").exists()
 
 
+@pytest.mark.slow  # the real `python -m gancls sample`, in a fresh interpreter
 def test_sample_writes_atomically_and_in_chunks(tmp_path: Path, tiny_checkpoint: Path) -> None:
     from gancls.checkpoint import load_checkpoint as load
     from gancls.sampling import label_grid

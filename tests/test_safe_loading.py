@@ -137,6 +137,7 @@ def test_a_pickle_is_refused_and_never_run(tmp_path: Path, capsys: pytest.Captur
     assert not marker.exists() and not (tmp_path / "o.png").exists()
 
 
+@pytest.mark.slow  # a fresh interpreter (the in-process cases above cover every file)
 def test_the_real_cli_refuses_a_pickle(tmp_path: Path) -> None:
     """End to end through `python -m gancls`, in a fresh interpreter."""
     marker = tmp_path / "pwned"
