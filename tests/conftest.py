@@ -246,9 +246,9 @@ def open_app(browser, url: str, width: int, height: int, ready: str = "#train-bt
     return page
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator:
-    """One browser for the whole run (a launch costs seconds); each test opens its own context or page on it."""
+    """One browser for a test module; each test opens its own context or page on it."""
     with chromium() as b:
         yield b
 
