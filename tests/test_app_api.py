@@ -198,14 +198,11 @@ def test_zerogpu_chunks_keep_the_state(step_clock) -> None:
     The engine runs on the step clock (0.125 s a step): a 2 s run is 16 steps in chunks of 3."""
     import copy
 
-    import torch
-
     from demo.zerogpu import chunked_run
     from gancls.config import Budget, model_preset, train_preset
     from gancls.data import load_embedded
     from gancls.train import Finished, Metrics, Started, Trainer
 
-    torch.set_num_threads(2)
     data = load_embedded()
     calls = []
 
