@@ -258,13 +258,18 @@ class StepClock:
     stands still otherwise, so time budgets, slices and autosave intervals are exact step counts however
     busy the machine is. Tests move `now` by hand for time spent outside training."""
 
-    strftime = staticmethod(__import__("time").strftime)
-
     def __init__(self, dt: float):
         self.now, self.dt = 1000.0, dt
 
     def perf_counter(self) -> float:
         return self.now
+
+    @staticmethod
+    def strftime(fmt: str, *args) -> str:
+        """The real time.strftime: a checkpoint's saved_at stays a real date."""
+        import time
+
+        return time.strftime(fmt, *args)
 
 
 @pytest.fixture
