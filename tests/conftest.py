@@ -131,3 +131,65 @@ def browser() -> Iterator:
     """One browser for a test module; each test opens its own context or page on it."""
     with chromium() as b:
         yield b
+
+
+class StepClock:
+    """Stands in for gancls.train's `time` module: its clock moves `dt` seconds per training step and
+    stands still otherwise, so time budgets, slices and autosave intervals are exact step counts however
+    busy the machine is. Tests move `now` by hand for time spent outside training."""
+
+    def __init__(self, dt: float):
+        self.now, self.dt = 1000.0, dt
+
+    def perf_counter(self) -> float:
+        return self.now
+
+    @staticmethod
+    def strftime(fmt: str, *args) -> str:
+        """The real time.strftime: a checkpoint's saved_at stays a real date."""
+        import time
+
+        return time.strftime(fmt, *args)
+
+
+@pytest.fixture
+def step_clock(monkeypatch: pytest.MonkeyPatch) -> StepClock:
+    """The training engine's clock, replaced for one test by a StepClock (0.125 s a step: a power of two,
+    so sums of steps compare exactly); set `.dt` to change it."""
+    import gancls.train as train_module
+    from gancls.train import Trainer
+
+    clock = StepClock(dt=0.125)
+    monkeypatch.setattr(train_module, "time", clock)
+    step = Trainer.step
+
+    def timed_step(self: Trainer):
+        out = step(self)
+        clock.now += clock.dt
+        return out
+
+    monkeypatch.setattr(Trainer, "step", timed_step)
+    return clock
+
+
+# Fixtures that mean a running app (a server process) or a real browser: every test that uses one is an
+# end-to-end test and is marked slow, so `pytest -m "not slow"` is the quick set of everything else.
+SERVED = frozenset({"app_server", "app_url", "browser", "app", "replay_url", "shipped_url"})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark slow every test that needs a running app or a browser (see SERVED)."""
+    for item in items:
+        if SERVED & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
+
+
+@pytest.fixture(autouse=True)
+def _one_torch_thread_after_each_test() -> Iterator[None]:
+    """Put torch back to one thread after every test (OMP_NUM_THREADS above), whatever the test or a fixture
+    set: a leaked 2 made every later in-process run thrash the two shared cores (a 7 s recording took 60 s)."""
+    yield
+    import sys
+
+    if "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(1)

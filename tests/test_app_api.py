@@ -38,9 +38,10 @@ def png(path: str) -> np.ndarray:
     return np.array(Image.open(path))
 
 
-def test_app_starts_fast_and_lists_every_action(app_server: dict, client: Client) -> None:
+def test_app_lists_every_action(app_server: dict, client: Client) -> None:
+    # How fast it starts is bench/'s to measure (and test_grid_image's to guard: no torchvision at start-up);
+    # here the fixture's wait for the first HTTP 200 is only a hang guard.
     print(f"cold start to first HTTP 200: {app_server['startup_s']:.1f} s")
-    assert app_server["startup_s"] < 20, "the app should open within seconds (10 s on an idle laptop)"
     names = set(client.view_api(print_info=False, return_format="dict")["named_endpoints"])
     for name in ("train", "stop", "resume", "reset", "generate", "probe", "label_scores", "random_digit",
                  "gallery_digit", "use_drawing", "download"):
@@ -63,12 +64,9 @@ def test_train_stop_resume_download_reset(client: Client, app_url: str) -> None:
     outs = wait_outputs(job, 4)  # live updates while training
     steps = [int(o[1]["data"][-1][0]) for o in outs if o[1] and o[1]["data"]]
     assert steps and steps == sorted(steps)
-    t0 = time.monotonic()
     assert client.predict(api_name="/stop") == "Stopping…"
-    status, loss, dplot, grid, using, download, note = job.result(timeout=30)
-    stop_s = time.monotonic() - t0
-    print(f"stop took effect in {stop_s:.2f} s")
-    assert stop_s < 3
+    status, loss, dplot, grid, using, download, note = job.result(timeout=30)  # a hang guard
+    # The 30 s run ended on the request, not on its budget (the engine checks the flag before every step).
     assert "Stopped at step" in status and "gc-done" in status
     assert {c for _, _, c in dplot["data"]} == {"D(real, right label)", "D(fake, right label)", "D(real, wrong label)"}
     assert png(grid).ndim >= 2
@@ -185,30 +183,26 @@ def test_stop_when_idle(client: Client) -> None:
 
 def test_generate_is_not_blocked_by_training(app_url: str) -> None:
     trainer, viewer = Client(app_url, verbose=False), Client(app_url, verbose=False)
-    job = trainer.submit(*train_args(seconds=20), api_name="/train")
+    job = trainer.submit(*train_args(seconds=60), api_name="/train")
     wait_outputs(job, 2)
-    t0 = time.monotonic()
-    viewer.predict([5], 2, 0, False, api_name="/generate")
-    latency = time.monotonic() - t0
+    image, _ = viewer.predict([5], 2, 0, False, api_name="/generate")
+    # Served while the run was still training: had Generate waited for the training slot, the run would be over.
+    assert not job.done() and png(image).ndim >= 2
     trainer.predict(api_name="/stop")
-    job.result(timeout=30)
-    print(f"generate while another session trains: {latency:.2f} s")
-    assert latency < 5
+    assert "Stopped at step" in job.result(timeout=30)[0]
 
 
-def test_zerogpu_chunks_keep_the_state() -> None:
+def test_zerogpu_chunks_keep_the_state(step_clock) -> None:
     """The ZeroGPU path in miniature: each chunk trains a copy (as another process would) and hands its
-    state back; one run, one Started, steps continue across chunks, and a stop ends it between chunks."""
+    state back; one run, one Started, steps continue across chunks, and a stop ends it between chunks.
+    The engine runs on the step clock (0.125 s a step): a 2 s run is 16 steps in chunks of 3."""
     import copy
-
-    import torch
 
     from demo.zerogpu import chunked_run
     from gancls.config import Budget, model_preset, train_preset
     from gancls.data import load_embedded
     from gancls.train import Finished, Metrics, Started, Trainer
 
-    torch.set_num_threads(2)
     data = load_embedded()
     calls = []
 
@@ -219,19 +213,19 @@ def test_zerogpu_chunks_keep_the_state() -> None:
         return away.state_dict(), events
 
     trainer = Trainer(model_preset("small"), train_preset("small"), data, device="cpu")
-    events = list(chunked_run(chunk, trainer, threading.Event(), Budget(seconds=2.0), chunk_seconds=0.3))
-    assert len(calls) >= 2
+    events = list(chunked_run(chunk, trainer, threading.Event(), Budget(seconds=2.0), chunk_seconds=0.375))
+    assert len(calls) == 6  # 16 steps, 3 a chunk
     assert isinstance(events[0], Started) and sum(isinstance(e, Started) for e in events) == 1
     assert isinstance(events[-1], Finished) and events[-1].reason == "time" and not trainer.running
     steps = [e.step for e in events if isinstance(e, Metrics)]
-    assert steps == sorted(steps) and steps[-1] == trainer.step_count > 0
-    assert trainer.history[-1]["step"] == trainer.step_count and trainer.train_seconds >= 2.0
+    assert steps == sorted(steps) and steps[-1] == trainer.step_count == 16
+    assert trainer.history[-1]["step"] == trainer.step_count and trainer.train_seconds == 2.0
 
     stop = threading.Event()
     stopping = Trainer(model_preset("small"), train_preset("small"), data, device="cpu")
     calls.clear()
     events = []
-    for event in chunked_run(chunk, stopping, stop, Budget(seconds=60.0), chunk_seconds=0.2):
+    for event in chunked_run(chunk, stopping, stop, Budget(seconds=60.0), chunk_seconds=0.25):
         events.append(event)
         stop.set()  # pressed during the first chunk: the run ends after it, on this side
     assert len(calls) == 1 and not stopping.running

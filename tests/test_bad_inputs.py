@@ -363,6 +363,7 @@ def test_bad_in_memory_image_is_refused(value, words: str) -> None:
 
 
 # ------------------------------------------------------------- the real interpreter
+@pytest.mark.slow  # two fresh interpreters (the in-process cases above cover every value)
 def test_the_real_cli_refuses_bad_input_without_a_traceback(ckpt: Path, images: Path, tmp_path: Path) -> None:
     """Two cases end to end through `python -m gancls`, in one fresh interpreter each."""
     for argv, words in ((["train", "--batch-size", "-1", "--no-download", "--out", str(tmp_path / "r")], "batch size"),

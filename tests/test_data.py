@@ -12,7 +12,6 @@ import http.server
 import shutil
 import socket
 import threading
-import time
 from pathlib import Path
 
 import numpy as np
@@ -174,8 +173,31 @@ def test_embedded_subset_is_unmodified_mnist(mnist) -> None:
 # ---- download path ------------------------------------------------------------------------------
 
 
-def _assert_fell_through(data, lines: list[str], elapsed: float, cache: Path) -> None:
-    assert elapsed < 15, f"offline fall-through took {elapsed:.1f} s"
+# A hang guard, not a speed limit: an unbounded network wait (the bug these tests catch) never returns at all.
+HANG_GUARD_S = 120
+
+
+def _load_bounded(**kwargs) -> tuple:
+    """load_mnist(**kwargs) with its log lines, failing the test if it has not returned after HANG_GUARD_S."""
+    lines: list[str] = []
+    result: dict = {}
+
+    def call() -> None:
+        try:
+            result["data"] = load_mnist(log=lines.append, **kwargs)
+        except BaseException as e:  # noqa: BLE001 - re-raised in the test's thread
+            result["error"] = e
+
+    worker = threading.Thread(target=call, daemon=True)
+    worker.start()
+    worker.join(HANG_GUARD_S)
+    assert not worker.is_alive(), f"load_mnist hung (no answer after {HANG_GUARD_S} s): {lines}"
+    if "error" in result:
+        raise result["error"]
+    return result["data"], lines
+
+
+def _assert_fell_through(data, lines: list[str], cache: Path) -> None:
     assert data.source == "embedded"
     assert any(line.startswith("download failed") for line in lines), lines
     assert lines[-1] == "using embedded subset"
@@ -187,10 +209,9 @@ def _assert_fell_through(data, lines: list[str], elapsed: float, cache: Path) ->
 
 def test_offline_closed_port_falls_through_fast(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setattr(MNIST, "mirrors", ["http://127.0.0.1:9/", "https://127.0.0.1:9/"])
-    cache, lines = tmp_path / "cache", []
-    start = time.monotonic()
-    data = load_mnist(cache_dir=cache, log=lines.append)
-    _assert_fell_through(data, lines, time.monotonic() - start, cache)
+    cache = tmp_path / "cache"
+    data, lines = _load_bounded(cache_dir=cache)
+    _assert_fell_through(data, lines, cache)
 
 
 def test_offline_no_sockets_falls_through_fast(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -198,25 +219,32 @@ def test_offline_no_sockets_falls_through_fast(monkeypatch: pytest.MonkeyPatch, 
         raise OSError("network is unreachable (simulated)")
 
     monkeypatch.setattr(socket, "create_connection", refuse)
-    cache, lines = tmp_path / "cache", []
-    start = time.monotonic()
-    data = load_mnist(cache_dir=cache, log=lines.append)
-    _assert_fell_through(data, lines, time.monotonic() - start, cache)
+    cache = tmp_path / "cache"
+    data, lines = _load_bounded(cache_dir=cache)
+    _assert_fell_through(data, lines, cache)
     assert "simulated" in " ".join(lines)
 
 
 def test_hanging_dns_is_bounded(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     # Name lookups ignore socket timeouts; a resolver that never answers must still not block us.
-    def slow_lookup(*args, **kwargs):
-        time.sleep(30)
+    asked, release = threading.Event(), threading.Event()
+
+    def stalled_lookup(*args, **kwargs):
+        asked.set()
+        release.wait(HANG_GUARD_S)  # stalls until the test is over
         raise socket.gaierror("simulated resolver stall")
 
-    monkeypatch.setattr(socket, "getaddrinfo", slow_lookup)
+    monkeypatch.setattr(socket, "getaddrinfo", stalled_lookup)
     monkeypatch.setattr(MNIST, "mirrors", ["https://mirror.invalid/mnist/"])
-    cache, lines = tmp_path / "cache", []
-    start = time.monotonic()
-    data = load_mnist(cache_dir=cache, download_timeout=1.0, log=lines.append)
-    _assert_fell_through(data, lines, time.monotonic() - start, cache)
+    cache = tmp_path / "cache"
+    try:
+        data, lines = _load_bounded(cache_dir=cache, download_timeout=1.0)
+        # It gave up on the resolver while the lookup was still stalled, after its own timeout.
+        assert asked.is_set() and not release.is_set()
+        assert any("within 1 s" in line for line in lines), lines
+    finally:
+        release.set()
+    _assert_fell_through(data, lines, cache)
 
 
 def test_stalled_mirror_times_out(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -226,10 +254,9 @@ def test_stalled_mirror_times_out(monkeypatch: pytest.MonkeyPatch, tmp_path: Pat
     server.listen(16)
     try:
         monkeypatch.setattr(MNIST, "mirrors", [f"http://127.0.0.1:{server.getsockname()[1]}/"])
-        cache, lines = tmp_path / "cache", []
-        start = time.monotonic()
-        data = load_mnist(cache_dir=cache, download_timeout=1.0, log=lines.append)
-        _assert_fell_through(data, lines, time.monotonic() - start, cache)
+        cache = tmp_path / "cache"
+        data, lines = _load_bounded(cache_dir=cache, download_timeout=1.0)
+        _assert_fell_through(data, lines, cache)
         assert socket.getdefaulttimeout() is None  # restored after the download attempt
     finally:
         server.close()
@@ -310,10 +337,9 @@ def test_corrupt_download_leaves_no_cache(monkeypatch: pytest.MonkeyPatch, tmp_p
     victim.write_bytes(victim.read_bytes()[:50])  # the mirror serves a cut file, so its md5 fails
     monkeypatch.setattr(MNIST, "resources", resources)
     monkeypatch.setattr(MNIST, "mirrors", [url])
-    cache, lines = tmp_path / "cache", []
-    start = time.monotonic()
-    data = load_mnist(cache_dir=cache, log=lines.append)
-    _assert_fell_through(data, lines, time.monotonic() - start, cache)
+    cache = tmp_path / "cache"
+    data, lines = _load_bounded(cache_dir=cache)
+    _assert_fell_through(data, lines, cache)
     assert list(cache.iterdir()) == []
 
 

@@ -36,6 +36,7 @@ def test_non_uint8_digits_are_refused() -> None:
         grid_image(torch.zeros(4, 28, 28), nrow=2)
 
 
+@pytest.mark.slow  # a fresh interpreter that builds the whole app
 def test_the_app_starts_without_torchvision() -> None:
     # Importing torchvision (and the torch._dynamo it pulls in) took seconds of the app's cold start.
     code = ("import sys; from demo.main import build_app, build_parser; "

@@ -39,10 +39,9 @@ def test_every_hostile_request_is_refused_clearly_and_memory_stays_bounded(app: 
     baseline, peak, bad, seen = app.rss(), 0, [], []
     cases = table(tmp_path)
     for name, api, inputs, expected in cases:
-        t0 = time.monotonic()
         message = refusal(lambda inputs=inputs, api=api: client.predict(*inputs, api_name=api))
         peak = max(peak, app.rss())
-        seen.append(f"  {name:28s} {time.monotonic() - t0:5.2f} s  {message[:90]}")
+        seen.append(f"  {name:28s} {message[:90]}")
         if expected.lower() not in message.lower() or str(app.tmp) in message or str(tmp_path) in message:
             bad.append((name, expected, message))
     # The same without a session (raw HTTP, as a script would): a clear message, not `error: null`.
@@ -54,29 +53,31 @@ def test_every_hostile_request_is_refused_clearly_and_memory_stays_bounded(app: 
     print(f"\n{len(cases)} hostile requests, RSS {baseline / 2**20:.0f} MB -> peak {peak / 2**20:.0f} MB:\n"
           + "\n".join(seen))
     assert len(cases) >= 28 and not bad, bad
+    # An order-of-magnitude bound, not a measurement: served, the 100,000-label request alone would need
+    # 100,000 x 32 digits (10 GB of float32), the 13000x13000 images 169 MB a decode.
     assert peak - baseline < 500 * 2**20, f"memory rose {(peak - baseline) / 2**20:.0f} MB"
-    t0 = time.monotonic()
     image, _ = Client(app.url, verbose=False).predict([1, 2], 2, 0, False, api_name="/generate")
-    assert Path(image).is_file() and time.monotonic() - t0 < 10  # generous: a shared 2-core machine
+    assert Path(image).is_file()  # and the server still serves a normal visitor
 
 
 def test_one_run_per_visitor_and_a_full_training_line_never_blocks_generate(app: AppProcess) -> None:
-    first = Client(app.url, verbose=False)
+    # Every client connects first: the checks below happen within the first run's 20 s (the server's cap).
+    first, others = Client(app.url, verbose=False), [Client(app.url, verbose=False) for _ in range(9)]
     job = first.submit(*train_args(seconds=20, seed=3), api_name="/train")
     wait_outputs(job, 2)
     # A second Train from the same visitor: refused at once, not a second queue entry.
     again = refusal(lambda: first.predict(*train_args(seconds=10), api_name="/train"))
     assert "already has a run training or waiting" in again
     # Visitors with fresh sessions fill the line (8 places); the next is refused, nobody's Generate waits.
-    others = [Client(app.url, verbose=False) for _ in range(9)]
     waiting = [c.submit(*train_args(seconds=20), api_name="/train") for c in others[:8]]
     assert wait_for(lambda: all(len(w.outputs()) >= 1 for w in waiting), 30), "the line did not fill"
     assert "Waiting for a training slot" in waiting[-1].outputs()[-1][0]
     assert "training line is full" in refusal(lambda: others[8].predict(*train_args(seconds=10), api_name="/train"))
-    t0 = time.monotonic()
     for _ in range(5):
         others[8].predict([4], 2, 0, False, api_name="/generate")
-    assert time.monotonic() - t0 < 20
+    # Served while the line was still full: the run still trains and all eight still wait.
+    assert not job.done() and not any(w.done() for w in waiting)
+    assert all("Waiting for a training slot" in w.outputs()[-1][0] for w in waiting)
     for c in (*others[:8], first):  # the waiting ones first, so none gets the slot
         c.predict(api_name="/stop")
     job.result(timeout=60)
@@ -134,8 +135,12 @@ def test_kill_9_during_a_run_then_restore_finds_its_last_autosave(tiny_checkpoin
         again.stop()
 
 
-@pytest.mark.slow  # five CLI processes, each importing torch: 45 s on the shared 2-core machine
-def test_cli_refuses_hostile_inputs_with_one_line(tmp_path: Path, tiny_checkpoint: Path) -> None:
+def test_cli_refuses_hostile_inputs_with_one_line(tmp_path: Path, tiny_checkpoint: Path,
+                                                 capsys: pytest.CaptureFixture) -> None:
+    # In-process, through the same main() as `python -m gancls` (five fresh interpreters took 35-45 s here;
+    # test_bad_inputs runs the real interpreter's error path).
+    from gancls.cli import main
+
     fifo = tmp_path / "pipe.png"
     os.mkfifo(fifo)
     nested = tmp_path / "nested.safetensors"
@@ -151,15 +156,16 @@ def test_cli_refuses_hostile_inputs_with_one_line(tmp_path: Path, tiny_checkpoin
     ]
     bad = []
     for args, expected in cases:
-        out = subprocess.run([sys.executable, "-m", "gancls", *args], capture_output=True, text=True, cwd=ROOT,
-                             timeout=120)
-        lines = out.stderr.strip().splitlines()
-        if out.returncode != 2 or len(lines) != 1 or expected not in lines[0] or "Traceback" in out.stderr:
-            bad.append((args[:3], expected, out.returncode, out.stderr[-400:]))
+        rc = main(args)
+        out, err = capsys.readouterr()
+        lines = err.strip().splitlines()
+        if rc != 2 or len(lines) != 1 or expected not in lines[0] or "Traceback" in err:
+            bad.append((args[:3], expected, rc, err[-400:]))
     assert not bad, bad
     assert not (tmp_path / "big.npz").exists()
 
 
+@pytest.mark.slow  # the real `python -m gancls sample`, in a fresh interpreter
 def test_sample_writes_atomically_and_in_chunks(tmp_path: Path, tiny_checkpoint: Path) -> None:
     from gancls.checkpoint import load_checkpoint as load
     from gancls.sampling import label_grid

@@ -175,6 +175,7 @@ def test_mismatch_auc_draws_every_wrong_label_and_never_the_right_one(test_digit
         mismatch_auc(lambda x, lab: torch.zeros(3), images, labels, torch.Generator().manual_seed(0))
 
 
+@pytest.mark.slow  # the script end to end: all of MNIST read, a judge trained
 def test_training_script_smoke_run_learns_and_writes_nothing(mnist, tmp_path, capsys):
     import importlib.util
 

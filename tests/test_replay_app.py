@@ -183,8 +183,7 @@ def test_one_click_shows_the_recorded_training(browser, replay_url: str, replay_
     page.wait_for_selector("#replay-d canvas, #replay-d svg")
     shown = time.monotonic() - t0
     (ARTIFACTS / f"replay-open-{viewport[0]}.json").write_text(json.dumps({"click_to_view_s": shown}))
-    print(f"click to recorded training shown: {shown:.2f} s")
-    assert shown < 15, "generous: the figure itself is measured by bench/replay_open.py"
+    print(f"click to recorded training shown: {shown:.2f} s")  # a figure for the log: bench/replay_open.py measures it
     # Play started by itself: the caption moves to later steps, up to the last.
     page.wait_for_function(f"() => document.querySelector('#replay-caption').innerText.includes("
                            f"'Step {steps[-1]:,}')", timeout=60_000)

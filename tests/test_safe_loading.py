@@ -137,6 +137,7 @@ def test_a_pickle_is_refused_and_never_run(tmp_path: Path, capsys: pytest.Captur
     assert not marker.exists() and not (tmp_path / "o.png").exists()
 
 
+@pytest.mark.slow  # a fresh interpreter (the in-process cases above cover every file)
 def test_the_real_cli_refuses_a_pickle(tmp_path: Path) -> None:
     """End to end through `python -m gancls`, in a fresh interpreter."""
     marker = tmp_path / "pwned"
@@ -298,3 +299,18 @@ def test_a_preset_sized_model_is_within_the_cost_limit() -> None:
         n = sum(p.numel() for p in GANCLS(cfg).parameters())
         assert cfg.cost.params == n  # counted from the widths, exactly what gets built
         assert cfg.cost.params <= MAX_COST.params // 2 and cfg.cost.activations <= MAX_COST.activations // 2
+
+
+def test_a_good_file_is_checked_on_meta_then_built_once(good: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Shapes are checked on a model on the "meta" device (no memory); the real one is built once, after."""
+    import gancls.checkpoint as checkpoint
+
+    built: list[str] = []  # the default device of every model load_checkpoint builds
+
+    def recording(cfg):
+        built.append(torch.get_default_device().type)
+        return GANCLS(cfg)
+
+    monkeypatch.setattr(checkpoint, "GANCLS", recording)
+    load_checkpoint(good)
+    assert built == ["meta", "cpu"]

@@ -123,15 +123,25 @@ def test_precision_is_validated() -> None:
     assert dataclasses.replace(train_preset("small"), precision="fp32").precision == "fp32"
 
 
-def test_cli_precision_flag(tmp_path) -> None:
-    out = tmp_path / "run"
-    args = [sys.executable, "-m", "gancls", "train", "--arch", "small", "--max-steps", "5", "--no-download",
-            "--quiet", "--out", str(out), "--precision", "bf16"]
-    done = subprocess.run(args, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr
-    assert "bf16 autocast" in done.stderr
-    again = subprocess.run(args[:-2] + ["--resume", "--precision", "fp32"], capture_output=True, text=True, timeout=300)
-    assert again.returncode != 0 and "--resume continues a run with its own settings" in again.stderr
+def test_cli_precision_flag(tmp_path, capsys) -> None:
+    # In-process (the same main() as `python -m gancls`): a fresh interpreter would add seconds of imports.
+    import signal
+
+    from gancls.cli import main
+
+    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
+    threads = torch.get_num_threads()
+    try:
+        args = ["train", "--arch", "small", "--max-steps", "5", "--no-download", "--quiet", "--out", str(tmp_path / "run"),
+                "--precision", "bf16"]
+        assert main(args) == 0, capsys.readouterr().err
+        assert "bf16 autocast" in capsys.readouterr().err
+        assert main(args[:-2] + ["--resume", "--precision", "fp32"]) == 2
+        assert "--resume continues a run with its own settings" in capsys.readouterr().err
+    finally:
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
+        torch.set_num_threads(threads)
 
 
 FAULTS = """
@@ -144,18 +154,19 @@ from gancls.train import Trainer
 t = Trainer(model_preset("seed"), train_preset("seed", batch_size=10, holdout=0), load_embedded(), device="cpu")
 
 def faults_per_step():  # by default glibc trims and regrows the heap every few steps (~7,000 faults each)
-    for _ in range(10):
+    for _ in range(5):
         t.step()
     before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-    for _ in range(30):
+    for _ in range(15):
         t.step()
-    return (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) / 30
+    return (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) / 15
 
 default = faults_per_step()
 print(keep_freed_memory(), keep_freed_memory(), default, faults_per_step())
 """
 
 
+@pytest.mark.slow  # a fresh interpreter training the seed model
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's malloc only")
 def test_keep_freed_memory_stops_the_seed_step_page_faulting() -> None:
     # In a subprocess: it changes malloc for the whole process.

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import threading
-import time
 
 import numpy as np
 import pytest
@@ -38,10 +37,11 @@ def data():
 
 @pytest.fixture(scope="module")
 def trained(data) -> Trainer:
-    """The "small" preset after 300 GAN-CLS steps (about 5 s): enough for D to read labels."""
+    """The "small" preset after 200 GAN-CLS steps (about 4 s idle): enough for D to read labels (a
+    diagonal-minus-rest gap of 0.11 against the 0.05 asked; 0.05 after 150 steps, 0.25 after 300)."""
     cfg = train_preset("small", metrics_every=20, metrics_seconds=1e9, sample_seconds=0.0, autosave_seconds=0, seed=0)
     t = Trainer(model_preset("small"), cfg, data, device="cpu")
-    assert list(t.run(Budget(steps=300)))[-1].reason == "steps"
+    assert list(t.run(Budget(steps=200)))[-1].reason == "steps"
     return t
 
 
@@ -95,7 +95,7 @@ def test_heatmap_colours_low_and_high_cells_differently():
 
 # ------------------------------------------------------------ style vs label
 def test_style_grid_rows_keep_style_columns_change_label():
-    # The shipped pretrained G (the 300-step fixture's digits are too rough for the judge to read).
+    # The shipped pretrained G (the 200-step fixture's digits are too rough for the judge to read).
     from pathlib import Path
 
     from gancls.checkpoint import load_checkpoint
@@ -232,26 +232,26 @@ def _tags(events):
     return [(arm, type(ev).__name__) for arm, ev in events]
 
 
-def test_ablation_alternates_arms_with_equal_time_and_evaluates(data):
-    ab = teach.Ablation(data, "gan-cls,plain", arch="small", seconds=1.0, slice_seconds=0.1, sample_seconds=0.3,
+def test_ablation_alternates_arms_with_equal_time_and_evaluates(data, step_clock):
+    # On the step clock (0.125 s a step): 3 s per arm is 24 steps, a 0.5 s slice 4 steps, a grid every 1 s.
+    ab = teach.Ablation(data, "gan-cls,plain", arch="small", seconds=3.0, slice_seconds=0.5, sample_seconds=1.0,
                         device="cpu", samples_per_label=10, eval_digits=200)
     events = list(ab.run())
     metrics_arms = [arm for arm, ev in events if isinstance(ev, Metrics)]
     switches = sum(a != b for a, b in zip(metrics_arms, metrics_arms[1:]))
-    assert len(metrics_arms) >= 8 and switches >= len(metrics_arms) - 3  # taking turns, slice by slice
+    assert len(metrics_arms) >= 12 and switches >= 11  # six slices each, taking turns
     for arm in ("gan-cls", "plain"):
         mine = [ev for a, ev in events if a == arm]
         assert isinstance(mine[0], Started) and sum(isinstance(ev, Started) for ev in mine) == 1
         finished = [ev for ev in mine if isinstance(ev, Finished)]
         assert len(finished) == 1 and finished[0].reason == "time"
         elapsed = [ev.elapsed for ev in mine if isinstance(ev, Metrics)]
-        assert elapsed == sorted(elapsed) and elapsed[-1] >= 0.9  # whole-arm time, not per slice
+        assert elapsed == sorted(elapsed) and elapsed[-1] == 3.0  # whole-arm time, not per slice
         steps = [s for s, _ in ab.trainers[arm].samples_history]
-        assert steps == sorted(set(steps)) and len(steps) <= 1.0 / 0.3 + 2  # thinned, but the last kept
+        assert steps == sorted(set(steps)) and len(steps) <= 3.0 / 1.0 + 2  # thinned, but the last kept
         assert steps[-1] == ab.trainers[arm].step_count
-    used = ab.used_seconds
-    step_s = max(used[a] / max(1, ab.trainers[a].step_count) for a in used)  # this run's mean step, under its load
-    assert min(used.values()) >= 1.0 and abs(used["gan-cls"] - used["plain"]) < 0.1 + 3 * step_s  # ends within a step
+    assert {arm: t.step_count for arm, t in ab.trainers.items()} == {"gan-cls": 24, "plain": 24}  # equal time
+    assert ab.used_seconds == {"gan-cls": 3.0, "plain": 3.0}
     assert _tags(events)[-2:] == [("gan-cls", "Evaluated"), ("plain", "Evaluated")]
     for arm, r in ab.results.items():
         assert r["objective"] == arm and r["steps"] == ab.trainers[arm].step_count > 0
@@ -277,23 +277,22 @@ def test_ablation_same_seed_same_start_and_equal_steps(data):
     assert not any(isinstance(ev, teach.Evaluated) for _, ev in events)
 
 
-def test_ablation_stops_on_request(data):
+def test_ablation_stops_on_request(data, step_clock):
     stop = threading.Event()
-    ab = teach.Ablation(data, ["gan-cls", "plain"], arch="small", seconds=120, slice_seconds=0.1, device="cpu",
+    ab = teach.Ablation(data, ["gan-cls", "plain"], arch="small", seconds=120, slice_seconds=0.5, device="cpu",
                         evaluate=False)
-    timer = threading.Timer(0.8, stop.set)
-    t0 = time.perf_counter()
-    timer.start()
-    try:
-        events = list(ab.run(stop))
-    finally:
-        timer.cancel()
-    assert time.perf_counter() - t0 < 10
+    events, at_stop = [], None
+    for arm, ev in ab.run(stop):
+        events.append((arm, ev))
+        if sum(isinstance(e, Metrics) for _, e in events) == 5 and at_stop is None:
+            stop.set()  # pressed mid-run, in the third slice, between two steps
+            at_stop = {a: t.step_count for a, t in ab.trainers.items()}
     assert ab.finish_reason == {"gan-cls": "stopped", "plain": "stopped"}
     assert sorted(arm for arm, ev in events if isinstance(ev, Finished)) == ["gan-cls", "plain"]
-    step_s = max(ab.used_seconds[a] / max(1, t.step_count) for a, t in ab.trainers.items())  # this run's mean step
-    assert abs(ab.used_seconds["gan-cls"] - ab.used_seconds["plain"]) < 0.1 + 3 * step_s  # one slice, one (slow) step
-    assert all(0 < t.step_count for t in ab.trainers.values()) and max(ab.used_seconds.values()) < 5
+    assert {a: t.step_count for a, t in ab.trainers.items()} == at_stop  # not one step after the stop
+    assert all(0 < n < 960 for n in at_stop.values())  # both arms trained, far from the 120 s budget
+    used = ab.used_seconds
+    assert abs(used["gan-cls"] - used["plain"]) <= 0.5  # at most the slice in progress apart
 
 
 def test_ablation_refuses_bad_settings(data):

@@ -91,28 +91,30 @@ def test_stop_request_keeps_the_model(data, tmp_path: Path) -> None:
     assert more[-1].reason == "steps" and more[-1].step == e.step + 15
 
 
-def test_time_budget_counts_training_not_the_consumer(data) -> None:
-    import time
-
-    t = Trainer(model_preset("small"), _cfg(), data, device="cpu")
+def test_time_budget_counts_training_not_the_consumer(data, step_clock) -> None:
+    # The step clock moves 0.125 s per training step; a slow consumer moves it too, while it holds an event.
+    t = Trainer(model_preset("small"), _cfg(metrics_every=2), data, device="cpu")
     events, slept = [], 0.0
-    t0 = time.monotonic()
     for e in t.run(Budget(seconds=1.0)):
         events.append(e)
         if isinstance(e, Metrics) and slept < 1.5:
-            time.sleep(0.5)  # a slow consumer: its time is not the run's
+            step_clock.now += 0.5  # a slow consumer: its time is not the run's
             slept += 0.5
-    wall = time.monotonic() - t0
-    assert events[-1].reason == "time" and 0 < events[-1].step
-    assert t.train_seconds >= 1.0 and wall - t.train_seconds >= slept >= 0.5
+    assert slept == 1.5  # the consumer held events for longer than the whole budget ...
+    assert events[-1].reason == "time" and events[-1].step == 8  # ... and the run still got its 1 s: 8 steps
+    assert t.train_seconds == 1.0
     metrics = [e for e in events if isinstance(e, Metrics)]
-    assert metrics[-1].elapsed >= 1.0 and metrics[-1].progress == 1.0
+    assert metrics[-1].elapsed == 1.0 and metrics[-1].progress == 1.0
 
 
 def test_no_budget_means_no_limit_until_stopped(data) -> None:
     # The trap this replaces: `epochs=None` used to keep the preset's epochs without a word.
-    t = Trainer(model_preset("small"), _cfg(), data, device="cpu")
-    limit = t.steps_per_epoch + 20  # past one epoch of the subset, the small preset's default
+    import dataclasses
+
+    few = dataclasses.replace(data, train_images=data.train_images[:320], train_labels=data.train_labels[:320])
+    t = Trainer(model_preset("small"), _cfg(), few, device="cpu")
+    assert t.steps_per_epoch == 10  # 320 digits in batches of 32: an epoch in a few steps, not 312
+    limit = t.steps_per_epoch + 20  # past one epoch, the small preset's default
     events = list(t.run(stop=lambda: t.step_count >= limit))
     assert events[-1].reason == "stopped" and events[-1].step == limit
     assert t.total_steps(Budget(epochs=1.0)) == t.steps_per_epoch
@@ -160,13 +162,13 @@ def test_state_dict_hands_a_paused_run_over(data) -> None:
 
 
 def test_histories_stay_bounded_and_span_the_run(data, monkeypatch) -> None:
-    monkeypatch.setattr(train_module, "MAX_HISTORY", 20)
-    monkeypatch.setattr(train_module, "MAX_GRIDS", 8)
+    monkeypatch.setattr(train_module, "MAX_HISTORY", 10)
+    monkeypatch.setattr(train_module, "MAX_GRIDS", 4)
     t = Trainer(model_preset("small"), _cfg(metrics_every=1, sample_seconds=0.0), data, device="cpu")
-    list(t.run(Budget(steps=120)))
-    assert len(t.history) <= 20 and len(t.samples_history) <= 8
-    assert t.history[0]["step"] == 1 and t.history[-1]["step"] == 120
-    assert t.samples_history[0][0] == 0 and t.samples_history[-1][0] == 120
+    list(t.run(Budget(steps=48)))  # a reading and a grid every step: each history thinned several times
+    assert len(t.history) <= 10 and len(t.samples_history) <= 4
+    assert t.history[0]["step"] == 1 and t.history[-1]["step"] == 48
+    assert t.samples_history[0][0] == 0 and t.samples_history[-1][0] == 48
     steps = [s for s, _ in t.samples_history]
     assert steps == sorted(steps) and len(set(steps)) == len(steps)
 
