@@ -18,7 +18,7 @@ from gancls.draw import save_png_fast
 from gancls.errors import INTERNAL_ERROR, UserError, log_internal
 
 from .curves import LiveCurves
-from .session import BusyError, RunNotFoundError, Session
+from .session import Session
 
 PRIVATE = {"api_visibility": "private"}  # wiring the page needs but the public API does not
 INFER = {"concurrency_id": "infer", "concurrency_limit": 4}  # Generate, Probe and friends share 4 workers

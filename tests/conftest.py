@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Iterator
 import pytest
 
 from demo.harness.browser import chromium
+from demo.harness.clock import StepClock
 from demo.harness.launch import serving
 
 if TYPE_CHECKING:
@@ -131,25 +132,6 @@ def browser() -> Iterator:
     """One browser for a test module; each test opens its own context or page on it."""
     with chromium() as b:
         yield b
-
-
-class StepClock:
-    """Stands in for gancls.train's `time` module: its clock moves `dt` seconds per training step and
-    stands still otherwise, so time budgets, slices and autosave intervals are exact step counts however
-    busy the machine is. Tests move `now` by hand for time spent outside training."""
-
-    def __init__(self, dt: float):
-        self.now, self.dt = 1000.0, dt
-
-    def perf_counter(self) -> float:
-        return self.now
-
-    @staticmethod
-    def strftime(fmt: str, *args) -> str:
-        """The real time.strftime: a checkpoint's saved_at stays a real date."""
-        import time
-
-        return time.strftime(fmt, *args)
 
 
 @pytest.fixture

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from demo.harness.clock import StepClock
 from demo.harness.kill_soak import MODES, TrainProcess, soak, summary
-import gancls.train as train_module
 from gancls.checkpoint import STALE_TEMP_SECONDS, WEIGHTS_NAME, CheckpointError, load_checkpoint, save_checkpoint
 from gancls.config import Budget, model_preset, train_preset
 from gancls.data import load_embedded
