@@ -100,7 +100,8 @@ class PeakRss:
 def measure(path: Path) -> dict:
     import torch
 
-    from gancls.checkpoint import CheckpointError, load_checkpoint, release_memory
+    from gancls.checkpoint import CheckpointError, load_checkpoint
+    from gancls.memory import release_memory
 
     release_memory()
     proc = psutil.Process()

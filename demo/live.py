@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from typing import Callable, Iterable, Iterator, TypeVar
 
-from .store import release_memory
+from gancls.memory import release_memory
 
 T = TypeVar("T")
 TRIM_EVERY = 30.0  # seconds between handing freed heap back to the OS during a long stream

@@ -3,9 +3,6 @@ lookup) and the disk housekeeping that bounds it (quotas, trims, orphaned temp f
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
-import gc
 import os
 import re
 import shutil
@@ -17,6 +14,7 @@ from pathlib import Path
 from typing import Callable
 
 from gancls.checkpoint import WEIGHTS_NAME
+from gancls.memory import release_memory
 
 from .gate import TrainingGate
 from .session import RUN_FILES, Session, keep_run
@@ -24,14 +22,6 @@ from .session import RUN_FILES, Session, keep_run
 KEEP_SECONDS = 24 * 3600  # a left session's checkpoint stays restorable this long
 RUN_ID = re.compile(r"[0-9a-f]{32}")  # uuid4 hex: the only run ids the store ever makes
 ANONYMOUS = "anonymous-"  # the key prefix of a raw API call's throwaway session
-
-
-def release_memory() -> None:
-    """Free what a dropped session held and hand it back to the OS (glibc keeps freed heap otherwise)."""
-    gc.collect()  # the model and optimiser sit in reference cycles (modules, hooks)
-    name = ctypes.util.find_library("c")
-    if name and hasattr(ctypes.CDLL(name), "malloc_trim"):
-        ctypes.CDLL(name).malloc_trim(0)
 
 
 def folder_bytes(path: Path) -> int:

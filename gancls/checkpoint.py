@@ -12,9 +12,6 @@ loads with `encoder=None`; an S whose fingerprint does not match the file's G is
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
-import gc
 import hashlib
 import json
 import os
@@ -31,6 +28,7 @@ from safetensors.torch import save as st_save
 from .config import ModelConfig
 from .encoder import EncoderConfig, StyleEncoder
 from .errors import UserError
+from .memory import release_memory
 from .models import GANCLS
 from .sampling import write_atomic
 
@@ -219,11 +217,11 @@ def load_checkpoint(path: str | os.PathLike, *, max_bytes: int = MAX_CHECKPOINT_
     try:
         return _load(p, p.read_bytes())
     except CheckpointError as err:
-        # The traceback's frames hold the file's bytes and the parsed header: drop them, then hand
-        # the memory back to the OS (not only to the heap) before the message goes up.
+        # The traceback's frames hold the file's bytes and the parsed header: dropping them frees both
+        # (no cycles, so no collection needed), and the heap goes back to the OS before the message goes up.
         refused = err.with_traceback(None)
         refused.__context__ = None
-    release_memory()
+    release_memory(collect=False)
     raise refused
 
 
@@ -259,14 +257,6 @@ def _load(p: Path, data: bytes) -> Checkpoint:
     train_state = {k[len("train."):]: v for k, v in tensors.items() if k.startswith("train.")}
     encoder, stale = _load_encoder(p, meta, cfg, tensors)
     return Checkpoint(model=model, meta=meta, train_state=train_state, path=p, encoder=encoder, encoder_stale=stale)
-
-
-def release_memory() -> None:
-    """Collect garbage and hand freed heap back to the OS (glibc keeps it otherwise)."""
-    gc.collect()
-    name = ctypes.util.find_library("c")
-    if name and hasattr(ctypes.CDLL(name), "malloc_trim"):
-        ctypes.CDLL(name).malloc_trim(0)
 
 
 def _load_encoder(p: Path, meta: dict[str, Any], cfg: ModelConfig,
