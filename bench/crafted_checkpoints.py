@@ -12,8 +12,6 @@ cost bound: Generate 10 x 32 digits and D's scores for them.
 from __future__ import annotations
 
 import argparse
-import json
-import struct
 import tempfile
 import threading
 import time
@@ -23,54 +21,31 @@ from typing import Callable
 import psutil
 
 from bench.common import RESULTS_DIR, format_table, header_lines, machine_info, write_json
+from demo.harness.forge import empty_tensors, join_checkpoint, oversized_header, split_checkpoint, with_meta
 
 MB = 2**20
 
 
-def _split(path: Path) -> tuple[dict, bytes]:
-    data = path.read_bytes()
-    (n,) = struct.unpack("<Q", data[:8])
-    return json.loads(data[8:8 + n]), data[8 + n:]
-
-
-def _join(header: dict, body: bytes) -> bytes:
-    h = json.dumps(header).encode()
-    return struct.pack("<Q", len(h)) + h + body
-
-
-def _with_meta(good: Path, meta_changes: dict, config_changes: dict) -> bytes:
-    header, body = _split(good)
-    meta = json.loads(header["__metadata__"]["gancls"])
-    meta.update(meta_changes)
-    meta["model_config"].update(config_changes)
-    header["__metadata__"]["gancls"] = json.dumps(meta)
-    return _join(header, body)
-
-
-def crafted(folder: Path, good: Path) -> list[tuple[str, Callable[[Path], None]]]:
+def crafted(good: Path) -> list[tuple[str, Callable[[Path], None]]]:
     """(case, write the file) for the issue's crafted checkpoints."""
-    def header_of(n: int) -> Callable[[Path], None]:
-        def write(p: Path) -> None:
-            with open(p, "wb") as f:
-                f.write(struct.pack("<Q", n) + b"{")
-                f.truncate(8 + n + 16)  # sparse: the announced size without the disk space
-        return write
+    header, body = split_checkpoint(good)
 
-    def empty_tensors(n: int) -> Callable[[Path], None]:
-        header, body = _split(good)
-        extra = {f"model.pad{i}": {"dtype": "F32", "shape": [0], "data_offsets": [0, 0]} for i in range(n)}
-        return lambda p: p.write_bytes(_join({**header, **extra}, body))
+    def meta(**changes: object) -> Callable[[Path], None]:
+        return lambda p: p.write_bytes(with_meta(good, **changes))
+
+    def padded(n: int) -> Callable[[Path], None]:
+        return lambda p: p.write_bytes(join_checkpoint({**header, **empty_tensors(n)}, body))
 
     return [
-        ("G with 65,536 deconv channels", lambda p: p.write_bytes(_with_meta(good, {}, {"g_deconv": 65536, "g_ch": 1}))),
-        ("D with 65,536 conv channels", lambda p: p.write_bytes(_with_meta(good, {}, {"d_conv1": 65536, "d_conv2": 1}))),
-        ("fc layers 65,536 wide", lambda p: p.write_bytes(_with_meta(good, {}, {"g_fc": 65536, "d_fc": 65536}))),
-        ("190 MB JSON header", header_of(190 * MB)),
-        ("20 MB metadata string", lambda p: p.write_bytes(_with_meta(good, {"note": "x" * (20 * MB)}, {}))),
-        ("300,000 empty tensors", empty_tensors(300_000)),
+        ("G with 65,536 deconv channels", meta(**{"model_config.g_deconv": 65536, "model_config.g_ch": 1})),
+        ("D with 65,536 conv channels", meta(**{"model_config.d_conv1": 65536, "model_config.d_conv2": 1})),
+        ("fc layers 65,536 wide", meta(**{"model_config.g_fc": 65536, "model_config.d_fc": 65536})),
+        ("190 MB JSON header", lambda p: oversized_header(p, 190 * MB)),
+        ("20 MB metadata string", meta(note="x" * (20 * MB))),
+        ("300,000 empty tensors", padded(300_000)),
         # under the header cap, so the later caps are what refuse them
-        ("5 MB metadata string", lambda p: p.write_bytes(_with_meta(good, {"note": "x" * (5 * MB)}, {}))),
-        ("2,000 empty tensors", empty_tensors(2000)),
+        ("5 MB metadata string", meta(note="x" * (5 * MB))),
+        ("2,000 empty tensors", padded(2000)),
     ]
 
 
@@ -141,7 +116,7 @@ def main() -> None:
         folder = Path(tmp)
         torch.manual_seed(0)
         good = save_checkpoint(folder / "good", GANCLS(model_preset("small")), {"step": 1})
-        for case, write in crafted(folder, good):
+        for case, write in crafted(good):
             path = folder / "crafted.safetensors"
             write(path)
             r = {"case": case, "file_mb": round(path.stat().st_size / MB, 1), **measure(path)}

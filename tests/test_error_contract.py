@@ -15,16 +15,12 @@ from typing import Any, AsyncIterator, Iterator
 
 import gradio as gr
 import pytest
-import torch
 from gradio_client import Client
 from gradio_client.exceptions import AppError
 
 from demo.ui import user_errors
 from gancls import cli
-from gancls.checkpoint import save_checkpoint
-from gancls.config import model_preset
 from gancls.errors import UserError
-from gancls.models import GANCLS
 
 PLANTED = "planted: mat1 and mat2 shapes cannot be multiplied (3x4 and 5x6)"  # reads like torch's own
 INTERNAL = re.compile(r"Internal error — this is a bug, not your input; the server log has the details "
@@ -167,15 +163,7 @@ def test_closing_a_stream_closes_the_handlers_generator() -> None:
 
 
 # ----------------------------------------------------------------------------- CLI
-@pytest.fixture(scope="module")
-def ckpt(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    run = tmp_path_factory.mktemp("ckpt")
-    torch.manual_seed(0)
-    save_checkpoint(run, GANCLS(model_preset("small")), {"step": 1})
-    return run
-
-
-def test_a_bug_in_the_cli_is_an_internal_error_with_its_traceback(ckpt: Path, tmp_path: Path,
+def test_a_bug_in_the_cli_is_an_internal_error_with_its_traceback(tiny_checkpoint: Path, tmp_path: Path,
                                                                    monkeypatch: pytest.MonkeyPatch,
                                                                    capsys: pytest.CaptureFixture) -> None:
     from gancls import sampling
@@ -183,7 +171,7 @@ def test_a_bug_in_the_cli_is_an_internal_error_with_its_traceback(ckpt: Path, tm
     def broken(*args: Any, **kwargs: Any) -> None:
         raise ValueError(PLANTED)
     monkeypatch.setattr(sampling, "label_grid", broken)
-    rc = cli.main(["sample", "--checkpoint", str(ckpt), "--out", str(tmp_path / "x.png")])
+    rc = cli.main(["sample", "--checkpoint", str(tiny_checkpoint), "--out", str(tmp_path / "x.png")])
     err = capsys.readouterr().err
     assert rc == cli.EXIT_INTERNAL and rc not in (0, 1, 2, 3)  # 1 is an unfinished run, 2 a user error, 3 diverged
     assert "Traceback" in err and f"ValueError: {PLANTED}" in err and "in broken" in err
@@ -192,9 +180,9 @@ def test_a_bug_in_the_cli_is_an_internal_error_with_its_traceback(ckpt: Path, tm
     assert "error: planted" not in err and not any(line.startswith("error:") for line in err.splitlines())
 
 
-def test_a_user_error_in_the_cli_is_still_one_error_line(ckpt: Path, tmp_path: Path,
+def test_a_user_error_in_the_cli_is_still_one_error_line(tiny_checkpoint: Path, tmp_path: Path,
                                                          capsys: pytest.CaptureFixture) -> None:
-    rc = cli.main(["sample", "--checkpoint", str(ckpt), "--out", str(tmp_path / "x.txt")])
+    rc = cli.main(["sample", "--checkpoint", str(tiny_checkpoint), "--out", str(tmp_path / "x.txt")])
     err = capsys.readouterr().err
     assert (rc, err) == (2, "error: --out must end in .npz or .png (got x.txt)\n")
     rc = cli.main(["train", "--device", "tpu", "--out", str(tmp_path / "r")])

@@ -6,7 +6,6 @@ the problem) and through the CLI (`sample` exits 2 with one `error:` line and no
 
 from __future__ import annotations
 
-import json
 import os
 import struct
 import subprocess
@@ -19,6 +18,7 @@ import torch
 from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 
+from demo.harness.forge import empty_tensors, join_checkpoint, oversized_header, split_checkpoint, with_meta
 from gancls.checkpoint import MAX_CHECKPOINT_BYTES, WEIGHTS_NAME, CheckpointError, load_checkpoint, save_checkpoint
 from gancls.cli import main
 from gancls.config import model_preset
@@ -49,32 +49,9 @@ def good(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return run / WEIGHTS_NAME
 
 
-def _split(path: Path) -> tuple[dict, bytes]:
-    data = path.read_bytes()
-    (n,) = struct.unpack("<Q", data[:8])
-    return json.loads(data[8:8 + n]), data[8 + n:]
-
-
-def _join(header: dict, body: bytes) -> bytes:
-    h = json.dumps(header).encode()
-    return struct.pack("<Q", len(h)) + h + body
-
-
-def _with_meta(good: Path, **changes) -> bytes:
-    header, body = _split(good)
-    meta = json.loads(header["__metadata__"]["gancls"])
-    for k, v in changes.items():
-        if k.startswith("model_config."):
-            meta["model_config"][k.split(".", 1)[1]] = v
-        else:
-            meta[k] = v
-    header["__metadata__"]["gancls"] = json.dumps(meta)
-    return _join(header, body)
-
-
 def _with_tensors(good: Path, change: Callable[[dict], None]) -> bytes:
     tensors = st_load(good.read_bytes())
-    header, _ = _split(good)
+    header, _ = split_checkpoint(good)
     change(tensors)
     return st_save(tensors, metadata=header["__metadata__"])
 
@@ -156,17 +133,6 @@ def _drop(name: str) -> Callable[[dict], None]:
     return lambda t: t.pop(name)
 
 
-def _oversized_header(path: Path, n: int) -> None:
-    """A file whose first 8 bytes announce an `n`-byte header, and are followed by that many (sparse) bytes."""
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", n) + b"{")
-        f.truncate(8 + n + 16)
-
-
-def _empty_tensors(n: int) -> dict:
-    return {f"model.pad{i}": {"dtype": "F32", "shape": [0], "data_offsets": [0, 0]} for i in range(n)}
-
-
 def _sparse(path: Path, size: int) -> None:
     with open(path, "wb") as f:
         f.truncate(size)  # a sparse file: the size without the disk space
@@ -182,32 +148,32 @@ BAD: list[tuple[str, Callable[[Path, Path], object], str]] = [
     ("huge-header-length", lambda g, p: p.write_bytes(b"\xff" * 8 + b"{}"), "header of 18446744073709551615 bytes"),
     ("non-json-header", lambda g, p: p.write_bytes(struct.pack("<Q", 12) + b"not json {{{"), "unreadable header"),
     ("binary-header", lambda g, p: p.write_bytes(struct.pack("<Q", 4) + b"\xff\xfe\x00\x80"), "unreadable header"),
-    ("json-list-header", lambda g, p: p.write_bytes(_join([1, 2], b"")), "unexpected header"),  # type: ignore[arg-type]
+    ("json-list-header", lambda g, p: p.write_bytes(join_checkpoint([1, 2], b"")), "unexpected header"),  # type: ignore[arg-type]
     ("text-file", lambda g, p: p.write_text("hello, I am not a checkpoint\n" * 20), "not a safetensors file"),
     ("png-file", lambda g, p: p.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 100), "not a safetensors file"),
     ("safetensors-not-gancls", lambda g, p: p.write_bytes(st_save({"w": torch.zeros(3)})), "not a gancls checkpoint"),
     ("metadata-not-json", lambda g, p: p.write_bytes(st_save({"w": torch.zeros(3)}, metadata={"gancls": "{oops"})),
      "not a gancls checkpoint"),
-    ("format-version-99", lambda g, p: p.write_bytes(_with_meta(g, format_version=99)), "format version 99"),
-    ("format-version-missing", lambda g, p: p.write_bytes(_with_meta(g, format_version=None)), "format version None"),
-    ("step-not-a-number", lambda g, p: p.write_bytes(_with_meta(g, step="abc")), "step 'abc'"),
-    ("unknown-arch", lambda g, p: p.write_bytes(_with_meta(g, **{"model_config.arch": "huge"})), "unknown arch 'huge'"),
-    ("unknown-config-field", lambda g, p: p.write_bytes(_with_meta(g, **{"model_config.colour": 1})), "unknown ModelConfig fields"),
-    ("config-says-fast", lambda g, p: p.write_bytes(_with_meta(g, **{"model_config.arch": "fast", "model_config.g_fc": 256})),
+    ("format-version-99", lambda g, p: p.write_bytes(with_meta(g, format_version=99)), "format version 99"),
+    ("format-version-missing", lambda g, p: p.write_bytes(with_meta(g, format_version=None)), "format version None"),
+    ("step-not-a-number", lambda g, p: p.write_bytes(with_meta(g, step="abc")), "step 'abc'"),
+    ("unknown-arch", lambda g, p: p.write_bytes(with_meta(g, **{"model_config.arch": "huge"})), "unknown arch 'huge'"),
+    ("unknown-config-field", lambda g, p: p.write_bytes(with_meta(g, **{"model_config.colour": 1})), "unknown ModelConfig fields"),
+    ("config-says-fast", lambda g, p: p.write_bytes(with_meta(g, **{"model_config.arch": "fast", "model_config.g_fc": 256})),
      "has shape (64, 48), expected (256, 48)"),
-    ("config-layer-width-float", lambda g, p: p.write_bytes(_with_meta(g, **{"model_config.g_fc": 64.0})), "g_fc must be a whole number"),
-    ("config-leak-text", lambda g, p: p.write_bytes(_with_meta(g, **{"model_config.leak": "x"})), "leak must be a number"),
-    ("config-huge-layers", lambda g, p: p.write_bytes(_with_meta(g, **HUGE)),
+    ("config-layer-width-float", lambda g, p: p.write_bytes(with_meta(g, **{"model_config.g_fc": 64.0})), "g_fc must be a whole number"),
+    ("config-leak-text", lambda g, p: p.write_bytes(with_meta(g, **{"model_config.leak": "x"})), "leak must be a number"),
+    ("config-huge-layers", lambda g, p: p.write_bytes(with_meta(g, **HUGE)),
      "model too large to run here: 106,183,034 weights"),  # refused from its config: nothing is built
     # A few kB of weights, but 65,536 channels: Generate 10 x 32 with it took 22 GB and the server with it.
-    ("config-wide-g-deconv", lambda g, p: p.write_bytes(_with_meta(g, **{"model_config.g_deconv": 65536, "model_config.g_ch": 1})),
+    ("config-wide-g-deconv", lambda g, p: p.write_bytes(with_meta(g, **{"model_config.g_deconv": 65536, "model_config.g_ch": 1})),
      "model too large to run here"),
-    ("config-wide-d-conv", lambda g, p: p.write_bytes(_with_meta(g, **{"model_config.d_conv1": 65536, "model_config.d_conv2": 1})),
+    ("config-wide-d-conv", lambda g, p: p.write_bytes(with_meta(g, **{"model_config.d_conv1": 65536, "model_config.d_conv2": 1})),
      "activations per image"),
-    ("header-over-the-cap", lambda g, p: _oversized_header(p, 190 * 2**20), "its header is 190.0 MB, more than the 8 MB"),
-    ("metadata-string-over-the-cap", lambda g, p: p.write_bytes(_with_meta(g, note="x" * (5 * 2**20))),
+    ("header-over-the-cap", lambda g, p: oversized_header(p, 190 * 2**20), "its header is 190.0 MB, more than the 8 MB"),
+    ("metadata-string-over-the-cap", lambda g, p: p.write_bytes(with_meta(g, note="x" * (5 * 2**20))),
      "metadata entry 'gancls' is 5.0 MB, more than the 4 MB"),
-    ("too-many-tensors", lambda g, p: p.write_bytes(_join({**_split(g)[0], **_empty_tensors(2000)}, _split(g)[1])),
+    ("too-many-tensors", lambda g, p: p.write_bytes(join_checkpoint({**split_checkpoint(g)[0], **empty_tensors(2000)}, split_checkpoint(g)[1])),
      "2,031 tensors, more than the 1,024"),  # counted before safetensors parses them
     ("missing-tensor", lambda g, p: p.write_bytes(_with_tensors(g, _drop("model.D.out.bias"))), "missing tensors for this architecture: D.out.bias"),
     ("extra-tensor", lambda g, p: p.write_bytes(_with_tensors(g, lambda t: t.update({"model.G.extra": torch.zeros(2)}))),
@@ -219,9 +185,9 @@ BAD: list[tuple[str, Callable[[Path, Path], object], str]] = [
     ("nan-weights", lambda g, p: p.write_bytes(_with_tensors(g, lambda t: t["model.G.fc1.weight"].view(-1).__setitem__(3, float("nan")))),
      "G.fc1.weight holds NaN or Inf"),
     ("inf-weights", lambda g, p: p.write_bytes(_with_tensors(g, lambda t: t["model.D.fc.bias"].fill_(float("inf")))), "D.fc.bias holds NaN or Inf"),
-    ("damaged-tensor-entry", lambda g, p: p.write_bytes(_join({**_split(g)[0], "model.x": {"dtype": "F99", "shape": [1], "data_offsets": [0, 4]}}, _split(g)[1])),
+    ("damaged-tensor-entry", lambda g, p: p.write_bytes(join_checkpoint({**split_checkpoint(g)[0], "model.x": {"dtype": "F99", "shape": [1], "data_offsets": [0, 4]}}, split_checkpoint(g)[1])),
      "damaged tensor data"),
-    ("non-integer-offsets", lambda g, p: p.write_bytes(_join({**_split(g)[0], "model.x": {"dtype": "F32", "shape": [1], "data_offsets": [0, "4"]}}, _split(g)[1])),
+    ("non-integer-offsets", lambda g, p: p.write_bytes(join_checkpoint({**split_checkpoint(g)[0], "model.x": {"dtype": "F32", "shape": [1], "data_offsets": [0, "4"]}}, split_checkpoint(g)[1])),
      "damaged tensor data"),
     ("over-the-size-limit", lambda g, p: _sparse(p, MAX_CHECKPOINT_BYTES + 1), "larger than the 256 MB limit"),
     ("empty-directory", lambda g, p: p.mkdir(), "no checkpoint in this directory"),
@@ -269,7 +235,7 @@ def test_a_forged_config_builds_nothing(good: Path, tmp_path: Path, monkeypatch:
     built: list[object] = []
     monkeypatch.setattr(gancls.checkpoint, "GANCLS", lambda *a, **k: built.append(a))
     path = tmp_path / "forged.safetensors"
-    path.write_bytes(_with_meta(good, **widths))
+    path.write_bytes(with_meta(good, **widths))
     with pytest.raises(CheckpointError, match="model too large to run here"):
         load_checkpoint(path)
     assert built == []
@@ -280,7 +246,7 @@ def test_an_oversized_header_is_refused_from_its_first_bytes(tmp_path: Path, mon
     import gancls.checkpoint
 
     path = tmp_path / "big-header.safetensors"
-    _oversized_header(path, 190 * 2**20)
+    oversized_header(path, 190 * 2**20)
     parsed: list[object] = []
     monkeypatch.setattr(gancls.checkpoint.json, "loads", lambda *a, **k: parsed.append(a))
     monkeypatch.setattr(Path, "read_bytes", lambda self: pytest.fail(f"read the whole of {self}"))

@@ -13,6 +13,7 @@ from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 from PIL import Image
 
+from demo.harness.forge import with_meta
 from gancls.draw import HEATMAP_CELL, heatmap_cell_at
 
 # device, data, seconds, epochs, max_steps, arch, batch, lr_d, lr_g, seed, objective, loss
@@ -184,34 +185,19 @@ def test_bad_uploads_are_refused_and_change_nothing(client: Client, tmp_path: Pa
     assert client.predict(api_name="/using") == before
 
 
-def _with_meta(src: Path, dst: Path, train_changes: dict, model_changes: dict) -> Path:
-    """A copy of the checkpoint `src` whose metadata says `train_changes` / `model_changes`."""
-    import json
-    import struct
-
-    data = src.read_bytes()
-    (n,) = struct.unpack("<Q", data[:8])
-    header = json.loads(data[8:8 + n])
-    meta = json.loads(header["__metadata__"]["gancls"])
-    meta["train_config"].update(train_changes)
-    meta["model_config"].update(model_changes)
-    header["__metadata__"]["gancls"] = json.dumps(meta)
-    h = json.dumps(header).encode()
-    dst.write_bytes(struct.pack("<Q", len(h)) + h + data[8 + n:])
-    return dst
-
-
 def test_uploads_are_bounded_by_what_they_cost(client: Client, tiny_checkpoint: Path, tmp_path: Path) -> None:
     """A model wider than the app can run is refused; a run whose batch is over --max-batch loads but cannot resume."""
     src = tiny_checkpoint / "gancls.safetensors"
     before = client.predict(api_name="/using")
-    wide = _with_meta(src, tmp_path / "wide.safetensors", {}, {"g_deconv": 65536, "g_ch": 1})
+    wide = tmp_path / "wide.safetensors"
+    wide.write_bytes(with_meta(src, **{"model_config.g_deconv": 65536, "model_config.g_ch": 1}))
     with pytest.raises(AppError, match="model too large to run here") as err:
         client.predict(handle_file(str(wide)), api_name="/upload_checkpoint")
     assert "wide.safetensors" in str(err.value)
     assert client.predict(api_name="/using") == before
 
-    big_batch = _with_meta(src, tmp_path / "batch8192.safetensors", {"batch_size": 8192}, {})
+    big_batch = tmp_path / "batch8192.safetensors"
+    big_batch.write_bytes(with_meta(src, **{"train_config.batch_size": 8192}))
     message, _ = client.predict(handle_file(str(big_batch)), api_name="/upload_checkpoint")
     assert "It cannot be resumed: it trains with batch 8192, above this server's limit of 1,024" in message
     with pytest.raises(AppError, match="(?i)nothing to resume"):
