@@ -3,6 +3,7 @@ pieces of HTML and plot tables the tabs show. Defined once here; tabs import the
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import html
 import inspect
@@ -58,6 +59,17 @@ def shown_error(err: Exception, where: str) -> gr.Error:
     return gr.Error(html.escape(text[:1].upper() + text[1:]), print_exception=False)
 
 
+@contextlib.contextmanager
+def _contract(where: str) -> Iterator[None]:
+    """Inside: a gr.Error passes as it is; any other exception becomes shown_error's toast."""
+    try:
+        yield
+    except AppError:
+        raise
+    except Exception as e:
+        raise shown_error(e, where) from None
+
+
 def user_errors(fn: Callable) -> Callable:
     """Apply the error contract to a handler (plain, generator, async or async generator).
 
@@ -70,54 +82,31 @@ def user_errors(fn: Callable) -> Callable:
 
     if inspect.isasyncgenfunction(fn):
         @functools.wraps(fn)
-        async def agen(*args: Any, **kwargs: Any) -> AsyncIterator[Any]:
+        async def wrapper(*args: Any, **kwargs: Any) -> AsyncIterator[Any]:
             inner = fn(*args, **kwargs)
             try:
-                async for item in inner:
-                    yield item
-            except AppError:
-                raise
-            except Exception as e:
-                raise shown_error(e, where) from None
+                with _contract(where):
+                    async for item in inner:
+                        yield item
             finally:
                 await inner.aclose()  # a cancelled stream closes the handler's own generator now
-        agen.follows_error_contract = True  # type: ignore[attr-defined]
-        return agen
-
-    if inspect.iscoroutinefunction(fn):
+    elif inspect.iscoroutinefunction(fn):
         @functools.wraps(fn)
-        async def coro(*args: Any, **kwargs: Any) -> Any:
-            try:
+        async def wrapper(*args: Any, **kwargs: Any) -> Any:
+            with _contract(where):
                 return await fn(*args, **kwargs)
-            except AppError:
-                raise
-            except Exception as e:
-                raise shown_error(e, where) from None
-        coro.follows_error_contract = True  # type: ignore[attr-defined]
-        return coro
-
-    if inspect.isgeneratorfunction(fn):
+    elif inspect.isgeneratorfunction(fn):
         @functools.wraps(fn)
-        def gen(*args: Any, **kwargs: Any) -> Iterator[Any]:
-            try:
+        def wrapper(*args: Any, **kwargs: Any) -> Iterator[Any]:
+            with _contract(where):
                 yield from fn(*args, **kwargs)
-            except AppError:
-                raise
-            except Exception as e:
-                raise shown_error(e, where) from None
-        gen.follows_error_contract = True  # type: ignore[attr-defined]
-        return gen
-
-    @functools.wraps(fn)
-    def call(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except AppError:
-            raise
-        except Exception as e:
-            raise shown_error(e, where) from None
-    call.follows_error_contract = True  # type: ignore[attr-defined]
-    return call
+    else:
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            with _contract(where):
+                return fn(*args, **kwargs)
+    wrapper.follows_error_contract = True  # type: ignore[attr-defined]
+    return wrapper
 
 
 def apply_error_contract(blocks: gr.Blocks) -> int:
