@@ -154,12 +154,12 @@ from gancls.train import Trainer
 t = Trainer(model_preset("seed"), train_preset("seed", batch_size=10, holdout=0), load_embedded(), device="cpu")
 
 def faults_per_step():  # by default glibc trims and regrows the heap every few steps (~7,000 faults each)
-    for _ in range(5):
+    for _ in range(10):  # the heap settles first: fewer warm-up steps left 420 faults a step to count
         t.step()
     before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-    for _ in range(15):
+    for _ in range(30):
         t.step()
-    return (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) / 15
+    return (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) / 30
 
 default = faults_per_step()
 print(keep_freed_memory(), keep_freed_memory(), default, faults_per_step())
