@@ -178,8 +178,8 @@ def _header_length(p: Path, prefix: bytes, size: int) -> int:
     return n
 
 
-def _read_header(p: Path, data: bytes) -> dict[str, Any]:
-    n = _header_length(p, data[:8], len(data))
+def _read_header(p: Path, data: bytes, n: int) -> dict[str, Any]:
+    """The JSON header of `data`, whose first 8 bytes announce its length `n` (checked by _header_length)."""
     try:
         header = json.loads(data[8:8 + n])
     except (UnicodeDecodeError, ValueError):
@@ -213,9 +213,9 @@ def load_checkpoint(path: str | os.PathLike, *, max_bytes: int = MAX_CHECKPOINT_
     if size > max_bytes:
         raise CheckpointError(f"{p}: {size / 2**20:.1f} MB is larger than the {max_bytes / 2**20:.0f} MB limit for a checkpoint")
     with p.open("rb") as f:
-        _header_length(p, f.read(8), size)  # refuse an oversized header before reading the file
+        n = _header_length(p, f.read(8), size)  # refuse an oversized header before reading the file
     try:
-        return _load(p, p.read_bytes())
+        return _load(p, p.read_bytes(), n)
     except CheckpointError as err:
         # The traceback's frames hold the file's bytes and the parsed header: dropping them frees both
         # (no cycles, so no collection needed), and the heap goes back to the OS before the message goes up.
@@ -225,8 +225,8 @@ def load_checkpoint(path: str | os.PathLike, *, max_bytes: int = MAX_CHECKPOINT_
     raise refused
 
 
-def _load(p: Path, data: bytes) -> Checkpoint:
-    header = _read_header(p, data)
+def _load(p: Path, data: bytes, n: int) -> Checkpoint:
+    header = _read_header(p, data, n)
     try:
         meta = json.loads(header.get("__metadata__", {}).get("gancls", "null"))
     except (AttributeError, TypeError, ValueError, RecursionError):

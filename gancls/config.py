@@ -53,14 +53,6 @@ class ModelCost:
                    macs=sum(m for m, _, _ in layers))
 
 
-# The most a model may cost: twice the largest preset (the seed's widths) on each measure. Widths
-# beyond that are no model this app trains or ships; a forged file asking for them is refused before
-# anything is built, so Generate, Probe or training on it cannot exhaust the server's memory.
-SEED_COST = ModelCost.of(num_classes=10, noise_dim=38, g_fc=1024, g_ch=128, g_deconv=64, d_conv1=64, d_conv2=128,
-                         d_fc=1024)
-MAX_COST = ModelCost(params=2 * SEED_COST.params, activations=2 * SEED_COST.activations, macs=2 * SEED_COST.macs)
-
-
 @dataclass(frozen=True)
 class ModelConfig:
     """Shapes of G and D. `arch="seed"` is the TF-1 textbook example, layer for layer."""
@@ -110,6 +102,13 @@ class ModelConfig:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> ModelConfig:
         return _from_dict(cls, d)
+
+
+# The most a model may cost: twice the largest preset (the seed's widths, ModelConfig's defaults) on each
+# measure. Widths beyond that are no model this app trains or ships; a forged file asking for them is
+# refused before anything is built, so Generate, Probe or training on it cannot exhaust the server's memory.
+SEED_COST = ModelCost.of(**{f.name: f.default for f in dataclasses.fields(ModelConfig)})
+MAX_COST = ModelCost(params=2 * SEED_COST.params, activations=2 * SEED_COST.activations, macs=2 * SEED_COST.macs)
 
 
 @dataclass(frozen=True)
